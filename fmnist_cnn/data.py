@@ -4,24 +4,24 @@
 
 # %% auto #0
 __all__ = ['CLASSES', 'IDX_FILES', 'ENV_VAR', 'SYSTEM_DIRS', 'DataNotFoundError', 'CorruptDataError', 'cache_dir', 'read_idx',
-           'prepare', 'find_data', 'load_tensors', 'tensor_loader', 'DataLoaders', 'get_dls', 'show_images',
+           'prepare', 'find_data', 'load_tensors', 'tensor_loader', 'DataLoaders', 'get_dls', 'show_images', 'save_fig',
            'sample_grid']
 
-# %% ../nbs/00_data.ipynb #8b12b6c8
+# %% ../nbs/00_data.ipynb #c6c9a065
 import gzip, hashlib, os, shutil, tempfile
 from pathlib import Path
 
-# %% ../nbs/00_data.ipynb #ed9b5c9a
+# %% ../nbs/00_data.ipynb #8f271eb1
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 from torchvision.datasets import FashionMNIST
 
-# %% ../nbs/00_data.ipynb #69df8539
+# %% ../nbs/00_data.ipynb #ff6382e5
 CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
            'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
 
-# %% ../nbs/00_data.ipynb #2babbcc1
+# %% ../nbs/00_data.ipynb #42bdf67a
 IDX_FILES = {  # name: (number of items, decompressed size in bytes, SHA-256 of the decompressed bytes)
     'train-images-idx3-ubyte': (60_000, 47_040_016, 'c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888'),
     'train-labels-idx1-ubyte': (60_000, 60_008, 'bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9'),
@@ -31,7 +31,7 @@ IDX_FILES = {  # name: (number of items, decompressed size in bytes, SHA-256 of 
 ENV_VAR = 'FMNIST_DATA'  # environment variable: a folder holding the four files (plain or .gz)
 SYSTEM_DIRS = ['/usr/share/datasets/fashion-mnist']  # where `apt-get install dataset-fashion-mnist` puts them
 
-# %% ../nbs/00_data.ipynb #4fd7f1a6
+# %% ../nbs/00_data.ipynb #fd028adb
 class DataNotFoundError(FileNotFoundError):
     "No copy of Fashion-MNIST could be found or downloaded."
 
@@ -42,7 +42,7 @@ def cache_dir() -> Path:
     "The folder where prepared data and downloads go."
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fmnist_cnn'
 
-# %% ../nbs/00_data.ipynb #e7ab27ed
+# %% ../nbs/00_data.ipynb #295d8dff
 def _locate(folder:Path, name:str):
     "Path of `name` or `name.gz` in `folder` or in its `FashionMNIST/raw`, else None."
     for d in (folder, folder/'FashionMNIST'/'raw'):
@@ -68,7 +68,7 @@ def read_idx(path:Path) -> bytes:
                                f"Delete it and get a fresh copy.")
     return data
 
-# %% ../nbs/00_data.ipynb #99865232
+# %% ../nbs/00_data.ipynb #68c1759b
 def _write_atomic(path:Path, data:bytes):
     "Write `data` to `path` through a temporary file in the same folder."
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +89,7 @@ def prepare(src:Path, dest:Path) -> Path:
         _write_atomic(target, read_idx(p))
     return dest
 
-# %% ../nbs/00_data.ipynb #fe7b750f
+# %% ../nbs/00_data.ipynb #738e63f9
 def _has_all(folder) -> bool: return folder is not None and all(_locate(Path(folder), n) for n in IDX_FILES)
 
 def _is_prepared(root:Path) -> bool: return all((_raw_dir(root)/n).is_file() for n in IDX_FILES)
@@ -120,7 +120,7 @@ def find_data(root=None, # a folder with the four files (plain, .gz, or torchvis
         f"  - put the four files (train-images-idx3-ubyte.gz, ...) in a folder and pass it as `root=` "
         f"or set {ENV_VAR}=/that/folder.")
 
-# %% ../nbs/00_data.ipynb #7374d5f3
+# %% ../nbs/00_data.ipynb #21848b2c
 from contextlib import contextmanager
 
 @contextmanager
@@ -137,7 +137,7 @@ def _no_data_env(tmp):
         if saved[3] is None: os.environ.pop('XDG_CACHE_HOME', None)
         else: os.environ['XDG_CACHE_HOME'] = saved[3]
 
-# %% ../nbs/00_data.ipynb #9e6d6311
+# %% ../nbs/00_data.ipynb #a80c625b
 def load_tensors(train:bool=True, # the 60,000 training images, or the 10,000 test images
                  root=None, # passed to `find_data`
                 ) -> tuple:
@@ -146,7 +146,7 @@ def load_tensors(train:bool=True, # the 60,000 training images, or the 10,000 te
     x = ds.data.unsqueeze(1).float().div_(255)   # (N, 1, 28, 28)
     return x, ds.targets.long()
 
-# %% ../nbs/00_data.ipynb #a5aaf2fe
+# %% ../nbs/00_data.ipynb #4dc1945d
 def tensor_loader(x:torch.Tensor, # inputs, first axis = items
                   y:torch.Tensor, # targets
                   bs:int=32, # batch size
@@ -160,7 +160,7 @@ def tensor_loader(x:torch.Tensor, # inputs, first axis = items
     sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(ds)
     return DataLoader(ds, sampler=BatchSampler(sampler, bs, drop_last=False), batch_size=None)
 
-# %% ../nbs/00_data.ipynb #c03e238e
+# %% ../nbs/00_data.ipynb #bb423d31
 class DataLoaders:
     "Training, test and (optional) validation loaders, and the class names."
     def __init__(self, train, test, valid=None, classes=CLASSES):
@@ -191,10 +191,10 @@ def get_dls(bs:int=32, # batch size (the original used 32)
                        test=tensor_loader(xt, yt, bs),
                        valid=tensor_loader(x[valid_idx], y[valid_idx], bs) if n_valid else None)
 
-# %% ../nbs/00_data.ipynb #bf6c87a8
+# %% ../nbs/00_data.ipynb #808f6f97
 import matplotlib.pyplot as plt
 
-# %% ../nbs/00_data.ipynb #81ee023b
+# %% ../nbs/00_data.ipynb #80045951
 def show_images(xb:torch.Tensor, # images (B, 1, 28, 28) or (B, 28, 28)
                 titles=None, # one title per image (e.g. class names)
                 ncols:int=8, # images per row
@@ -212,6 +212,13 @@ def show_images(xb:torch.Tensor, # images (B, 1, 28, 28) or (B, 28, 28)
         if titles is not None: ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
     return fig
+
+def save_fig(fig, path):
+    "Save `fig` to `path`; SVGs get no timestamp and stable ids, so redrawing the same figure leaves the file unchanged."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with plt.rc_context({'svg.hashsalt': 'fmnist_cnn'}):
+        fig.savefig(path, bbox_inches='tight', metadata={'Date': None} if path.suffix == '.svg' else None)
+    return path
 
 def sample_grid(x, y, per_class:int=3, seed:int=0):
     "The first `per_class` images of each class from a seeded shuffle, class by class: (images, titles)."

@@ -1,0 +1,123 @@
+"""Robustness of training runs: interruptions (SIGINT, kill -9) lose nothing, checkpoints are written
+atomically, diverging runs stop cleanly, unwritable output folders are reported before training, and
+unsafe checkpoints are refused. Runs on 2,000 training images, so the whole file takes about a minute."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from torch import nn
+from fmnist_cnn.data import get_dls
+from fmnist_cnn.model import OriginalCNN
+from fmnist_cnn.training import fit, set_seed, save_atomic, TrainingDiverged
+from fmnist_cnn.evaluation import load_model
+
+CLI = str(Path(sys.executable).parent/'fmnist-cnn')   # the console script of this environment
+TRAIN = [CLI, 'train', '--epochs', '3', '--n-train', '2000', '--n-test', '500']
+NO_TIME = lambda hist: [{k: v for k, v in h.items() if k not in ('time', 'train_time', 'elapsed')} for h in hist]
+
+def _epochs_done(out: Path) -> int:
+    try: return len(json.loads((out/'history.json').read_text()))
+    except (OSError, ValueError): return 0
+
+def _start_and_kill(out: Path, sig) -> subprocess.CompletedProcess:
+    "Start a 3-epoch run, send `sig` once the first epoch is saved (so mid-way through the second)."
+    log = open(out.parent/f'{out.name}.log', 'w+')
+    p = subprocess.Popen(TRAIN + ['--out', str(out)], stdout=log, stderr=subprocess.STDOUT, text=True)
+    t = time.time()
+    while _epochs_done(out) < 1:
+        assert p.poll() is None, open(log.name).read()
+        assert time.time() - t < 300, 'first epoch took too long'
+        time.sleep(0.02)
+    time.sleep(0.3)
+    p.send_signal(sig)
+    p.wait(timeout=60); log.close()
+    return subprocess.CompletedProcess(p.args, p.returncode, '', open(log.name).read())
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+    "An uninterrupted 3-epoch run: its history and weights."
+    out = tmp_path_factory.mktemp('ref')
+    subprocess.run(TRAIN + ['--out', str(out)], check=True, capture_output=True)
+    return json.loads((out/'history.json').read_text()), torch.load(out/'model.pt', weights_only=True)
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGKILL], ids=['SIGINT', 'kill-9'])
+def test_interrupted_run_resumes_to_identical_result(tmp_path, reference, sig):
+    r = _start_and_kill(tmp_path, sig)
+    assert r.returncode == (130 if sig == signal.SIGINT else -9), r.stderr
+    if sig == signal.SIGINT: assert 'interrupted. Run the same command with --resume' in r.stderr
+    assert _epochs_done(tmp_path) < 3, 'the run finished before it was interrupted: the test proves nothing'
+    assert torch.load(tmp_path/'checkpoint.pt', weights_only=True)['epoch'] == _epochs_done(tmp_path)
+    r2 = subprocess.run(TRAIN + ['--out', str(tmp_path), '--resume'], capture_output=True, text=True)
+    assert r2.returncode == 0, r2.stderr
+    assert 'Resuming from' in r2.stdout
+    hist, ref_hist = json.loads((tmp_path/'history.json').read_text()), reference[0]
+    assert NO_TIME(hist) == NO_TIME(ref_hist)
+    sd, ref_sd = torch.load(tmp_path/'model.pt', weights_only=True), reference[1]
+    assert sd.keys() == ref_sd.keys() and all(torch.equal(sd[k], ref_sd[k]) for k in sd)
+
+SAVER = '''
+import sys, torch
+from fmnist_cnn.training import save_atomic
+i = 0
+while True:
+    i += 1; save_atomic({"i": torch.tensor(i), "w": torch.full((2_000_000,), float(i))}, sys.argv[1])
+'''
+
+def test_kill_during_save_never_corrupts_checkpoint(tmp_path):
+    "Kill -9 a process that saves 8 MB checkpoints in a loop, at random moments: the file always loads whole."
+    path = tmp_path/'checkpoint.pt'
+    for k in range(8):
+        p = subprocess.Popen([sys.executable, '-c', SAVER, str(path)])
+        while not path.exists(): time.sleep(0.01)
+        time.sleep(0.05 + 0.037*k)
+        p.kill(); p.wait()
+        state = torch.load(path, weights_only=True)
+        assert torch.equal(state['w'], torch.full((2_000_000,), float(state['i'])))
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(tmp_path):
+    dls = get_dls(n_train=640, n_test=100)
+    calls = {'n': 0}
+    def loss_func(preds, yb):   # becomes NaN at the 5th step of the 2nd epoch (20 steps per epoch)
+        calls['n'] += 1
+        return nn.functional.cross_entropy(preds, yb) * (float('nan') if calls['n'] == 25 else 1.)
+    set_seed(0)
+    with pytest.raises(TrainingDiverged, match=r'Loss became nan at epoch 2, step 5.*last good checkpoint is .*checkpoint.pt \(after epoch 1\)'):
+        fit(OriginalCNN(), dls, n_epochs=3, loss_func=loss_func, out=tmp_path, progress=False)
+    state = torch.load(tmp_path/'checkpoint.pt', weights_only=True)
+    assert state['epoch'] == 1 and all(torch.isfinite(v).all() for v in state['model'].values() if v.is_floating_point())
+
+def test_absurd_learning_rate_diverges_cleanly(tmp_path):
+    r = subprocess.run(TRAIN + ['--lr', '1e12', '--out', str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert 'error: Loss became' in r.stderr and 'at epoch 1, step' in r.stderr and 'Lower the learning rate' in r.stderr
+    assert 'Traceback' not in r.stderr
+
+def test_unwritable_output_folder_is_reported_before_training(tmp_path):
+    blocker = tmp_path/'a-file'; blocker.write_text('x')
+    t = time.time()
+    r = subprocess.run(TRAIN + ['--out', str(blocker/'run')], capture_output=True, text=True)
+    assert r.returncode == 2 and 'Cannot write to the output folder' in r.stderr, r.stderr
+    assert 'epoch' not in r.stdout.split('parameters')[-1]            # no epoch started
+
+class Evil:
+    def __reduce__(self): return (os.system, (f'touch {MARKER}',))
+MARKER = None
+
+def test_checkpoint_that_runs_code_is_refused(tmp_path):
+    global MARKER
+    MARKER = tmp_path/'pwned'
+    path = tmp_path/'evil.pt'
+    torch.save({'model': OriginalCNN().state_dict(), 'payload': Evil()}, path)
+    with pytest.raises(ValueError, match='refused: it holds Python objects that would run code'):
+        load_model(path)
+    assert not MARKER.exists()
+    torch.load(path, weights_only=False)       # the control: an unsafe load does run the payload
+    assert MARKER.exists()
+
+def test_checkpoint_of_another_architecture_names_the_mismatch(tmp_path):
+    other = nn.Sequential(nn.Conv2d(1, 32, 3), nn.Flatten(), nn.Linear(10, 10))
+    torch.save(other.state_dict(), tmp_path/'other.pt')
+    with pytest.raises(ValueError) as e: load_model(tmp_path/'other.pt')
+    msg = str(e.value)
+    assert 'does not fit OriginalCNN' in msg and 'missing' in msg and 'unexpected' in msg
+    assert "0.weight: file (32, 1, 3, 3) vs model" in msg or 'shapes differ' in msg
+    assert len(msg) < 800, 'the message must not dump the whole state_dict'
