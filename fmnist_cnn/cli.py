@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['cmd_data', 'cmd_train', 'cmd_evaluate', 'cmd_predict', 'get_parser', 'main']
 
-# %% ../nbs/05_cli.ipynb #1cafb968
+# %% ../nbs/05_cli.ipynb #ee0d6677
 import argparse, sys, time
 from pathlib import Path
 
-# %% ../nbs/05_cli.ipynb #3e4e2014
+# %% ../nbs/05_cli.ipynb #eb84705b
 import torch
 from .data import CLASSES, find_data, load_tensors, get_dls, show_images, sample_grid, save_fig, DataNotFoundError, CorruptDataError
 from .model import OriginalCNN, n_params
@@ -17,7 +17,7 @@ from .training import RECIPE, fit, set_seed, get_device, save_weights, plot_hist
 from .evaluation import ARCHS, load_model, get_preds, predict, most_confused
 import fmnist_cnn.retrospective as retro
 
-# %% ../nbs/05_cli.ipynb #85ded4c6
+# %% ../nbs/05_cli.ipynb #fe181dfa
 def cmd_data(args):
     "Find, verify and prepare Fashion-MNIST; print class counts; save the sample grid."
     root = find_data(args.root)
@@ -30,7 +30,7 @@ def cmd_data(args):
         path = save_fig(show_images(xs, titles, ncols=10, size=1.0), Path(args.images)/'FMNIST.svg')
         print(f'sample grid saved to {path}')
 
-# %% ../nbs/05_cli.ipynb #8fa9847a
+# %% ../nbs/05_cli.ipynb #5bd0fcf0
 def cmd_train(args):
     "Train a model (the original recipe by default); save checkpoints, history, curves and weights in --out."
     recipe = RECIPE | dict(sched='cos', channels_last=True) if args.arch == 'original' else retro.MODERN_RECIPE
@@ -56,7 +56,7 @@ def cmd_train(args):
                                     seed=args.seed, n_train=args.n_train))
     print(f"test accuracy {100*meta['test_acc']:.2f}% after {len(hist)} epochs; weights in {out/'model.pt'}, curves in {out/'curves.svg'}")
 
-# %% ../nbs/05_cli.ipynb #dbd9122f
+# %% ../nbs/05_cli.ipynb #5e90dca9
 def cmd_evaluate(args):
     "Accuracy, per-class report and most confused pairs of a weights file on the full test set."
     from sklearn.metrics import classification_report
@@ -78,7 +78,7 @@ def cmd_predict(args):
         res = predict(path, model, k=args.k, invert=inv)
         print(f"{path}: " + ', '.join(f'{c} {100*p:.1f}%' for c, p in res))
 
-# %% ../nbs/05_cli.ipynb #38cf49cf
+# %% ../nbs/05_cli.ipynb #113995cf
 def get_parser() -> argparse.ArgumentParser:
     "The `fmnist-cnn` argument parser."
     p = argparse.ArgumentParser(prog='fmnist-cnn', description='Fashion-MNIST CNN: data, training, evaluation, prediction.')
@@ -109,7 +109,7 @@ def get_parser() -> argparse.ArgumentParser:
     r.add_argument('--invert', choices=['auto', 'yes', 'no'], default='auto', help='invert a light background (auto: detect)')
     return p
 
-# %% ../nbs/05_cli.ipynb #fb22179b
+# %% ../nbs/05_cli.ipynb #f95f5d04
 def main(argv=None):
     "Entry point of the `fmnist-cnn` console script."
     args = get_parser().parse_args(argv)

@@ -7,21 +7,21 @@ __all__ = ['CLASSES', 'IDX_FILES', 'ENV_VAR', 'SYSTEM_DIRS', 'DataNotFoundError'
            'prepare', 'find_data', 'load_tensors', 'tensor_loader', 'DataLoaders', 'get_dls', 'show_images', 'save_fig',
            'sample_grid']
 
-# %% ../nbs/00_data.ipynb #c6c9a065
+# %% ../nbs/00_data.ipynb #a4edae90
 import gzip, hashlib, os, shutil, tempfile
 from pathlib import Path
 
-# %% ../nbs/00_data.ipynb #8f271eb1
+# %% ../nbs/00_data.ipynb #22a68587
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 from torchvision.datasets import FashionMNIST
 
-# %% ../nbs/00_data.ipynb #ff6382e5
+# %% ../nbs/00_data.ipynb #0f0bc41a
 CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
            'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
 
-# %% ../nbs/00_data.ipynb #42bdf67a
+# %% ../nbs/00_data.ipynb #1196376d
 IDX_FILES = {  # name: (number of items, decompressed size in bytes, SHA-256 of the decompressed bytes)
     'train-images-idx3-ubyte': (60_000, 47_040_016, 'c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888'),
     'train-labels-idx1-ubyte': (60_000, 60_008, 'bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9'),
@@ -31,7 +31,7 @@ IDX_FILES = {  # name: (number of items, decompressed size in bytes, SHA-256 of 
 ENV_VAR = 'FMNIST_DATA'  # environment variable: a folder holding the four files (plain or .gz)
 SYSTEM_DIRS = ['/usr/share/datasets/fashion-mnist']  # where `apt-get install dataset-fashion-mnist` puts them
 
-# %% ../nbs/00_data.ipynb #fd028adb
+# %% ../nbs/00_data.ipynb #b46fc1a7
 class DataNotFoundError(FileNotFoundError):
     "No copy of Fashion-MNIST could be found or downloaded."
 
@@ -42,7 +42,7 @@ def cache_dir() -> Path:
     "The folder where prepared data and downloads go."
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'fmnist_cnn'
 
-# %% ../nbs/00_data.ipynb #295d8dff
+# %% ../nbs/00_data.ipynb #b4a030f1
 def _locate(folder:Path, name:str):
     "Path of `name` or `name.gz` in `folder` or in its `FashionMNIST/raw`, else None."
     for d in (folder, folder/'FashionMNIST'/'raw'):
@@ -68,7 +68,7 @@ def read_idx(path:Path) -> bytes:
                                f"Delete it and get a fresh copy.")
     return data
 
-# %% ../nbs/00_data.ipynb #68c1759b
+# %% ../nbs/00_data.ipynb #5bc43fef
 def _write_atomic(path:Path, data:bytes):
     "Write `data` to `path` through a temporary file in the same folder."
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +89,7 @@ def prepare(src:Path, dest:Path) -> Path:
         _write_atomic(target, read_idx(p))
     return dest
 
-# %% ../nbs/00_data.ipynb #738e63f9
+# %% ../nbs/00_data.ipynb #7d413986
 def _has_all(folder) -> bool: return folder is not None and all(_locate(Path(folder), n) for n in IDX_FILES)
 
 def _is_prepared(root:Path) -> bool: return all((_raw_dir(root)/n).is_file() for n in IDX_FILES)
@@ -120,7 +120,7 @@ def find_data(root=None, # a folder with the four files (plain, .gz, or torchvis
         f"  - put the four files (train-images-idx3-ubyte.gz, ...) in a folder and pass it as `root=` "
         f"or set {ENV_VAR}=/that/folder.")
 
-# %% ../nbs/00_data.ipynb #21848b2c
+# %% ../nbs/00_data.ipynb #3e4940f3
 from contextlib import contextmanager
 
 @contextmanager
@@ -137,7 +137,7 @@ def _no_data_env(tmp):
         if saved[3] is None: os.environ.pop('XDG_CACHE_HOME', None)
         else: os.environ['XDG_CACHE_HOME'] = saved[3]
 
-# %% ../nbs/00_data.ipynb #a80c625b
+# %% ../nbs/00_data.ipynb #cb57c8ce
 def load_tensors(train:bool=True, # the 60,000 training images, or the 10,000 test images
                  root=None, # passed to `find_data`
                 ) -> tuple:
@@ -146,7 +146,7 @@ def load_tensors(train:bool=True, # the 60,000 training images, or the 10,000 te
     x = ds.data.unsqueeze(1).float().div_(255)   # (N, 1, 28, 28)
     return x, ds.targets.long()
 
-# %% ../nbs/00_data.ipynb #4dc1945d
+# %% ../nbs/00_data.ipynb #63fefd9c
 def tensor_loader(x:torch.Tensor, # inputs, first axis = items
                   y:torch.Tensor, # targets
                   bs:int=32, # batch size
@@ -160,7 +160,7 @@ def tensor_loader(x:torch.Tensor, # inputs, first axis = items
     sampler = RandomSampler(ds, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(ds)
     return DataLoader(ds, sampler=BatchSampler(sampler, bs, drop_last=False), batch_size=None)
 
-# %% ../nbs/00_data.ipynb #bb423d31
+# %% ../nbs/00_data.ipynb #e54abb8e
 class DataLoaders:
     "Training, test and (optional) validation loaders, and the class names."
     def __init__(self, train, test, valid=None, classes=CLASSES):
@@ -191,24 +191,26 @@ def get_dls(bs:int=32, # batch size (the original used 32)
                        test=tensor_loader(xt, yt, bs),
                        valid=tensor_loader(x[valid_idx], y[valid_idx], bs) if n_valid else None)
 
-# %% ../nbs/00_data.ipynb #808f6f97
+# %% ../nbs/00_data.ipynb #4467f2fd
 import matplotlib.pyplot as plt
 
-# %% ../nbs/00_data.ipynb #80045951
-def show_images(xb:torch.Tensor, # images (B, 1, 28, 28) or (B, 28, 28)
+# %% ../nbs/00_data.ipynb #cc68d236
+def show_images(xb, # a batch (B, 1, H, W) or (B, H, W), or a list of tensors, arrays or PIL images
                 titles=None, # one title per image (e.g. class names)
                 ncols:int=8, # images per row
                 size:float=1.2, # inches per image
                ):
-    "Show a grid of grayscale images with titles; returns the figure."
-    xb = torch.as_tensor(xb).detach().cpu()
-    if xb.ndim == 4: xb = xb[:, 0]
-    nrows = -(-len(xb)//ncols)
+    "Show a grid of images with titles (grayscale tensors in [0, 1] as such); returns the figure."
+    ims = list(xb)
+    nrows = -(-len(ims)//ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(ncols*size, nrows*(size+0.25)), squeeze=False)
     for i, ax in enumerate(axs.flat):
         ax.set_axis_off()
-        if i >= len(xb): continue
-        ax.imshow(xb[i], cmap='gray', vmin=0, vmax=1)
+        if i >= len(ims): continue
+        im = ims[i]
+        if isinstance(im, torch.Tensor): im = im.detach().cpu().float().squeeze(0)     # (H, W)
+        if np.ndim(im) == 2: ax.imshow(im, cmap='gray', vmin=0, vmax=1)
+        else: ax.imshow(im)                                                            # RGB(A) array or PIL image
         if titles is not None: ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
     return fig

@@ -6,11 +6,11 @@
 __all__ = ['ARCHS', 'read_meta', 'load_weights', 'load_model', 'get_preds', 'plot_confusion', 'most_confused', 'top_losses',
            'show_mistakes', 'prepare_image', 'predict']
 
-# %% ../nbs/03_evaluation.ipynb #5e872230
+# %% ../nbs/03_evaluation.ipynb #b0f754ad
 import json, pickle
 from pathlib import Path
 
-# %% ../nbs/03_evaluation.ipynb #360a2622
+# %% ../nbs/03_evaluation.ipynb #d7921a77
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,12 +19,12 @@ import matplotlib.pyplot as plt
 from PIL import Image
 from sklearn.metrics import classification_report, confusion_matrix, ConfusionMatrixDisplay
 
-# %% ../nbs/03_evaluation.ipynb #e84358fd
+# %% ../nbs/03_evaluation.ipynb #8a17c716
 from .data import CLASSES, get_dls, load_tensors, show_images, save_fig
 from .model import OriginalCNN, n_params
 from .training import WEIGHTS_DIR, get_device, evaluate
 
-# %% ../nbs/03_evaluation.ipynb #16c6333b
+# %% ../nbs/03_evaluation.ipynb #168bbef8
 ARCHS = {'OriginalCNN': OriginalCNN}  # architectures `load_model` can build by name; later chapters add theirs
 
 def read_meta(path) -> dict:
@@ -47,15 +47,17 @@ def _check_fits(model:nn.Module, sd:dict, path, arch:str):
     raise ValueError(f"{path} does not fit {type(model).__name__}: " + '; '.join(p for p in parts if p) + '.' + hint +
                      " Build the matching architecture, or pass model= to load_model.")
 
-# %% ../nbs/03_evaluation.ipynb #10939653
+# %% ../nbs/03_evaluation.ipynb #947e79ae
 def load_weights(path) -> dict:
     "A state_dict read from `path` with `weights_only=True` (a training checkpoint's 'model' entry is used)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"No weights file at {path}. Shipped weights: {sorted(p.name for p in WEIGHTS_DIR.glob('*.pt'))}")
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(f"{path} was refused: it holds Python objects that would run code when loaded, so it "
-                         f"is not a plain weights file. Only load it with weights_only=False if you trust its source.") from None
+        if 'unsupported global' in str(e).lower():    # torch's refusal of a pickle that would call a function
+            raise ValueError(f"{path} was refused: it holds Python objects that would run code when loaded, so it "
+                             f"is not a plain weights file. Only load it with weights_only=False if you trust its source.") from None
+        raise ValueError(f"{path} is not a readable PyTorch weights file (UnpicklingError: {str(e)[:200]}).") from None
     except (RuntimeError, EOFError, OSError) as e:
         raise ValueError(f"{path} is not a readable PyTorch weights file ({type(e).__name__}: {str(e)[:200]}).") from None
     if isinstance(sd, dict) and isinstance(sd.get('model'), dict): sd = sd['model']   # a training checkpoint
@@ -77,7 +79,7 @@ def load_model(path=None, # a .pt state_dict or checkpoint; default: the shipped
     model.load_state_dict(sd)
     return model.to(device or 'cpu').eval()
 
-# %% ../nbs/03_evaluation.ipynb #64ca1615
+# %% ../nbs/03_evaluation.ipynb #2b0a11d9
 @torch.no_grad()
 def get_preds(model:nn.Module, dl, device=None) -> tuple:
     "Softmax probabilities (N, 10) and targets (N,) of `model` over loader `dl`."
@@ -88,7 +90,7 @@ def get_preds(model:nn.Module, dl, device=None) -> tuple:
         probs.append(F.softmax(model(xb.to(device)).float(), dim=1).cpu()); ys.append(yb)
     return torch.cat(probs), torch.cat(ys)
 
-# %% ../nbs/03_evaluation.ipynb #ddd26a52
+# %% ../nbs/03_evaluation.ipynb #1a6e4af8
 def plot_confusion(targs, preds, normalize=None, ax=None):
     "scikit-learn's confusion matrix of `targs` vs `preds` with class names; returns the figure."
     if ax is None: _, ax = plt.subplots(figsize=(6.5, 6))
@@ -104,7 +106,7 @@ def most_confused(targs, preds, n:int=5) -> list:
     idx = np.argsort(cm, axis=None)[::-1][:n]
     return [(CLASSES[i], CLASSES[j], int(cm[i, j])) for i, j in zip(*np.unravel_index(idx, cm.shape))]
 
-# %% ../nbs/03_evaluation.ipynb #bc14529d
+# %% ../nbs/03_evaluation.ipynb #53cb4b85
 def top_losses(probs, targs, k:int=12):
     "Indices of the `k` misclassified items with the most confident wrong prediction."
     conf, preds = probs.max(1)
@@ -118,7 +120,7 @@ def show_mistakes(x, probs, targs, k:int=12, ncols:int=6):
     titles = [f'{CLASSES[targs[i]]} ->\n{CLASSES[preds[i]]} ({conf[i]:.2f})' for i in idx]
     return show_images(x[idx], titles, ncols=ncols, size=1.5)
 
-# %% ../nbs/03_evaluation.ipynb #1f68d23f
+# %% ../nbs/03_evaluation.ipynb #35044a8d
 def _to_float(a:np.ndarray, what:str) -> np.ndarray:
     "Pixels as float32 in [0, 1] from uint8, bool or float input; clear errors for anything else."
     if a.dtype == np.uint8: return a.astype(np.float32)/255
@@ -155,14 +157,14 @@ def _bg_of(g, alpha) -> float:
     b = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]]); w = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])[..., 0]
     return float((b*w).sum()/w.sum()) if w.sum() > 0.5*len(w) else 1.
 
-# %% ../nbs/03_evaluation.ipynb #d7a2b6fe
+# %% ../nbs/03_evaluation.ipynb #a33843cb
 def _load(img, what:str) -> np.ndarray:
     "Any accepted image input as a float32 (H, W) array in [0, 1]."
     if isinstance(img, (str, Path)):
         try:
             with Image.open(img) as im: img = im.convert('RGBA' if 'A' in im.getbands() else 'RGB')
-        except (OSError, ValueError) as e:
-            raise ValueError(f"Cannot read the image file {img} ({e}). Accepted: any format PIL reads (PNG, JPEG, ...).") from None
+        except Exception as e:   # PIL raises OSError, SyntaxError, ValueError... for unreadable files
+            raise ValueError(f"Cannot read the image file {img} ({type(e).__name__}: {e}). Accepted: any format PIL reads (PNG, JPEG, ...).") from None
     if isinstance(img, Image.Image): img = np.asarray(img.convert('RGBA' if 'A' in img.getbands() else 'RGB'))
     if isinstance(img, torch.Tensor): img = img.detach().cpu().numpy()
     if not isinstance(img, np.ndarray):
@@ -191,7 +193,7 @@ def prepare_image(img, # path, PIL image, ndarray or tensor: (H, W), (C, H, W) o
     t = torch.from_numpy(sq)[None, None]
     return F.interpolate(t, size=(28, 28), mode='bilinear', antialias=True, align_corners=False)[0].clamp(0, 1)
 
-# %% ../nbs/03_evaluation.ipynb #09e99579
+# %% ../nbs/03_evaluation.ipynb #8444900e
 def _split(imgs) -> tuple:
     "(list of images, whether `imgs` was a batch): a list/tuple, a 4-D array, or a 3-D array that is not one image."
     if isinstance(imgs, (list, tuple)): batch = list(imgs)

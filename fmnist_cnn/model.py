@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['conv_block', 'linear_block', 'OriginalCNN', 'n_params', 'model_summary']
 
-# %% ../nbs/01_model.ipynb #2d2f9c49
+# %% ../nbs/01_model.ipynb #fd00bc06
 import torch
 from torch import nn
 
-# %% ../nbs/01_model.ipynb #b58794ee
+# %% ../nbs/01_model.ipynb #55ca3780
 def conv_block(ni:int, # input channels
                nf:int, # output channels (filters)
                p:float=0.25, # dropout probability
@@ -18,7 +18,7 @@ def conv_block(ni:int, # input channels
     return nn.Sequential(nn.Conv2d(ni, nf, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(nf),
                          nn.ReLU(), nn.Dropout(p))
 
-# %% ../nbs/01_model.ipynb #050ebb2d
+# %% ../nbs/01_model.ipynb #dea1bb02
 def linear_block(ni:int, nf:int, p:float=0.5) -> nn.Sequential:
     "Linear -> ReLU -> dropout."
     return nn.Sequential(nn.Linear(ni, nf), nn.ReLU(), nn.Dropout(p))
@@ -39,15 +39,15 @@ class OriginalCNN(nn.Sequential):
             linear_block(256, 128, p_fc),   # (B, 128)
             nn.Linear(128, n_classes))      # (B, 10) logits
 
-# %% ../nbs/01_model.ipynb #adf8c23e
+# %% ../nbs/01_model.ipynb #26444fa3
 def n_params(model:nn.Module, trainable_only:bool=False) -> int:
     "Number of parameters of `model`."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
-# %% ../nbs/01_model.ipynb #66790e38
+# %% ../nbs/01_model.ipynb #2274ec7b
 from torchinfo import summary
 
-# %% ../nbs/01_model.ipynb #64326c43
+# %% ../nbs/01_model.ipynb #ada836ce
 def model_summary(model:nn.Module, bs:int=1, **kwargs):
     "torchinfo summary of `model` for a batch of `bs` Fashion-MNIST images."
     kw = dict(col_names=('output_size', 'num_params'), depth=3, verbose=0, row_settings=('var_names',)) | kwargs

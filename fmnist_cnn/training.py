@@ -6,12 +6,12 @@
 __all__ = ['RECIPE', 'HEADER', 'WEIGHTS_DIR', 'get_device', 'set_seed', 'evaluate', 'save_atomic', 'write_json_atomic',
            'check_writable', 'TrainingDiverged', 'cosine_sched', 'fit', 'plot_history', 'git_commit', 'save_weights']
 
-# %% ../nbs/02_training.ipynb #c80b8e9b
+# %% ../nbs/02_training.ipynb #0ee83ee1
 import json, math, os, random, subprocess, tempfile, time
 from functools import partial
 from pathlib import Path
 
-# %% ../nbs/02_training.ipynb #709d02c0
+# %% ../nbs/02_training.ipynb #5b7abd50
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,12 +19,12 @@ from torch import nn
 from fastprogress.fastprogress import master_bar, progress_bar
 import matplotlib.pyplot as plt
 
-# %% ../nbs/02_training.ipynb #3df20935
+# %% ../nbs/02_training.ipynb #09e82a9b
 import fmnist_cnn
 from .data import get_dls, DataLoaders
 from .model import OriginalCNN, n_params
 
-# %% ../nbs/02_training.ipynb #e4840169
+# %% ../nbs/02_training.ipynb #22cb1d29
 RECIPE = dict(
     n_epochs=30,   # passes over the 60,000 training images
     bs=32,         # batch size
@@ -32,7 +32,7 @@ RECIPE = dict(
     seed=42,       # seeds weights, dropout and shuffling
 )
 
-# %% ../nbs/02_training.ipynb #e4428138
+# %% ../nbs/02_training.ipynb #ffc8a087
 def get_device(device=None) -> torch.device:
     "`device` if given, else CUDA, then MPS, then CPU."
     if device is not None: return torch.device(device)
@@ -44,7 +44,7 @@ def set_seed(seed:int=42):
     "Seed Python, NumPy and PyTorch (all devices)."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
-# %% ../nbs/02_training.ipynb #3d6b14fb
+# %% ../nbs/02_training.ipynb #3376b05a
 def _autocast(device:torch.device, bf16:bool):
     "bfloat16 autocast on `device` when `bf16`, else a no-op context."
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
@@ -68,7 +68,7 @@ def evaluate(model:nn.Module, dl, # the model and a loader of (xb, yb)
         n_wrong += (out.argmax(1) != yb).sum().item(); n += len(yb)
     return tot_loss/n, n_wrong/n
 
-# %% ../nbs/02_training.ipynb #1e1dc4e6
+# %% ../nbs/02_training.ipynb #3a6125f1
 def save_atomic(obj, path):
     "`torch.save` `obj` to `path` through a temporary file, fsynced and renamed into place."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def write_json_atomic(obj, path):
     with os.fdopen(fd, 'w') as f: json.dump(obj, f, indent=1)
     os.replace(tmp, path)
 
-# %% ../nbs/02_training.ipynb #250bb6f6
+# %% ../nbs/02_training.ipynb #50e261be
 def check_writable(out) -> Path:
     "Create `out` and check a file can be written there; raise a clear error otherwise."
     out = Path(out)
@@ -98,7 +98,7 @@ def check_writable(out) -> Path:
                               f"Choose another folder with `out=` (CLI: --out).") from None
     return out
 
-# %% ../nbs/02_training.ipynb #d44371ef
+# %% ../nbs/02_training.ipynb #d567c952
 class TrainingDiverged(RuntimeError):
     "The training loss became NaN or infinite."
 
@@ -106,7 +106,7 @@ def cosine_sched(opt, total_steps:int):
     "Cosine annealing from the optimizer's learning rate to 0 over `total_steps` batches."
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
 
-# %% ../nbs/02_training.ipynb #2052d707
+# %% ../nbs/02_training.ipynb #e5cc1a62
 def _rng_state(dls) -> dict:
     return dict(torch=torch.get_rng_state(), shuffle=dls.train.sampler.sampler.generator.get_state(),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
@@ -120,7 +120,7 @@ def _fmt(r:dict) -> str:
             f"{100*r['test_err']:>8.2f}% {r['time']:>7.1f}s")
 HEADER = f"{'epoch':>5} {'train_loss':>10} {'train_err':>10} {'test_loss':>9} {'test_err':>9} {'time':>8}"
 
-# %% ../nbs/02_training.ipynb #3938dcc6
+# %% ../nbs/02_training.ipynb #592f8c80
 def fit(model:nn.Module, dls:DataLoaders,
         n_epochs:int=RECIPE['n_epochs'], # passes over the training set
         lr:float=RECIPE['lr'], # (peak) learning rate
@@ -130,19 +130,23 @@ def fit(model:nn.Module, dls:DataLoaders,
         batch_tfm=None, # applied to each training batch (augmentation), or None
         out=None, # folder for checkpoint.pt and history.json, or None to keep nothing
         resume:bool=False, # continue from out/checkpoint.pt if it exists
-        seed:int=RECIPE['seed'], # seeds dropout and augmentation
+        seed:int=RECIPE['seed'], # seeds dropout, augmentation and the shuffling of `dls.train`
         device=None, # None: CUDA, MPS or CPU, whichever is available
         bf16:bool=False, # bfloat16 autocast (fast on CPUs with AMX and on recent GPUs)
         channels_last:bool=False, # NHWC memory layout (faster convolutions on CPU)
         progress:bool=True, # show progress bars and the per-epoch table
         max_minutes:float=None, # stop after the epoch that passes this much training time
+        compile:bool=False, # train through `torch.compile(model)` (the first steps wait for the compiler)
        ) -> list:
     "Train `model` on `dls.train`, evaluating on `dls.test` after each epoch; returns the history."
     device = get_device(device)
     out = check_writable(out) if out is not None else None
+    if out: [p.unlink() for p in out.glob('.checkpoint.pt.*')]   # leftovers of a save killed half-way
     set_seed(seed)
+    dls.train.sampler.sampler.generator.manual_seed(seed)         # the shuffling too (unless resumed below)
     model.to(device)
     if channels_last: model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if compile else model    # shares its parameters with `model`
     opt = opt_func(model.parameters(), lr=lr)
     sched = sched_func(opt, n_epochs*len(dls.train)) if sched_func else None
     hist, start = [], 0
@@ -159,10 +163,11 @@ def fit(model:nn.Module, dls:DataLoaders,
         model.train(); t0 = time.time()
         tot_loss, n_wrong, n = 0., 0, 0
         for step, (xb, yb) in enumerate(progress_bar(dls.train, parent=mb) if progress else dls.train):
-            xb, yb = _prep(xb, device, channels_last), yb.to(device)
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device)
             if batch_tfm is not None: xb = batch_tfm(xb)
+            if channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             with _autocast(device, bf16):
-                preds = model(xb)                      # (B, 10)
+                preds = step_model(xb)                 # (B, 10)
                 loss = loss_func(preds, yb)
             if not torch.isfinite(loss):
                 last = f'the last good checkpoint is {ckpt} (after epoch {len(hist)})' if ckpt and ckpt.exists() else 'no checkpoint was saved'
@@ -185,7 +190,7 @@ def fit(model:nn.Module, dls:DataLoaders,
         if max_minutes and sum(h['train_time'] for h in hist) > 60*max_minutes: break
     return hist
 
-# %% ../nbs/02_training.ipynb #4eb83e8a
+# %% ../nbs/02_training.ipynb #8bd7c0b7
 def plot_history(hist:list, title:str=None):
     "Loss and error per epoch, train vs test, side by side; returns the figure."
     ep = [h['epoch'] for h in hist]
@@ -199,7 +204,7 @@ def plot_history(hist:list, title:str=None):
     fig.tight_layout()
     return fig
 
-# %% ../nbs/02_training.ipynb #b8d91a38
+# %% ../nbs/02_training.ipynb #9e6714d3
 WEIGHTS_DIR = Path(fmnist_cnn.__file__).parent/'weights'  # shipped weights live inside the package
 
 def git_commit() -> str:
