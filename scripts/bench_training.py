@@ -31,7 +31,7 @@ def plain_loop(dls, compile=False) -> float:
 def fit_speed(dls, **kw) -> float:
     "Images per second of `fit`'s training phase (one epoch, no progress bar)."
     set_seed(0); model = OriginalCNN()
-    h = fit(model, dls, n_epochs=1, progress=False, **kw)
+    h = fit(model, dls, epochs=1, progress=False, **kw)
     return len(dls.train.dataset)/h[-1]['train_time']
 
 OPTIONS = {  # name: keyword arguments of fit
@@ -63,8 +63,8 @@ def main():
             try:
                 rec('plain loop, fp32, torch.compile', plain_loop(dls, compile=True))
                 set_seed(0); m = OriginalCNN(); kw = dict(bf16=True, channels_last=True, compile=True)
-                fit(m, dls, n_epochs=1, progress=False, **kw)                        # compiles
-                h = fit(m, dls, n_epochs=1, progress=False, **kw)                    # timed (recompiles nothing)
+                fit(m, dls, epochs=1, progress=False, **kw)                        # compiles
+                h = fit(m, dls, epochs=1, progress=False, **kw)                    # timed (recompiles nothing)
                 rec('fit, bf16 + channels_last + compile', len(dls.train.dataset)/h[-1]['train_time'])
             except Exception as e: print(f'torch.compile failed: {type(e).__name__}: {str(e)[:200]}')
     base = max(res['plain loop, fp32 (baseline)'])
@@ -76,7 +76,7 @@ def main():
         print(f'\ntest accuracy after {a.acc_epochs} epochs on the full data (seed 42, cosine over {a.acc_epochs} epochs):')
         for name, kw in OPTIONS.items():
             set_seed(42); m = OriginalCNN(); t = time.perf_counter()
-            h = fit(m, full, n_epochs=a.acc_epochs, progress=False, **kw)
+            h = fit(m, full, epochs=a.acc_epochs, progress=False, **kw)
             print(f'  {name:<32} {100*(1-h[-1]["test_err"]):.2f}%  ({time.perf_counter()-t:.0f} s)', flush=True)
 
 if __name__ == '__main__': main()

@@ -2,7 +2,8 @@
 
 Serves docs/_build/html on a local port and loads every page. Fails if an image of the site did not load
 (naturalWidth 0; external badges are listed, not loaded, as the test runs offline), an internal link or #anchor is broken, the browser console shows an error, a chapter
-lacks its title, or a chapter's Colab button does not open that chapter's notebook on GitHub.
+lacks its title, a chapter's Colab button does not open that chapter's notebook on GitHub, or a chapter
+in FIGURE_PAGES shows fewer rendered figures than its notebook has stored image outputs.
 Screenshots of every page go to screenshots/ (ignored by git).
 Usage: python scripts/test_docs_browser.py [--site docs/_build/html]
 """
@@ -23,6 +24,17 @@ def chapter_titles() -> dict:
         md = ''.join(json.loads(nb.read_text())['cells'][0]['source'])
         out[nb.stem] = re.match(r'#\s+(.+)', md).group(1).strip()
     return out
+
+FIGURE_PAGES = ['06_concepts']   # chapters whose every stored figure must render on the site
+
+def chapter_figures(stem: str) -> int:
+    "Number of image outputs the chapter's notebook shows on the site (not counting cells nbdev hides)."
+    n = 0
+    for c in json.loads((ROOT/'nbs'/f'{stem}.ipynb').read_text())['cells']:
+        if c['cell_type'] != 'code': continue
+        if re.search(r'^#\|\s*(hide|output:\s*false|include:\s*false)\s*$', ''.join(c['source']), re.M): continue
+        n += sum(any(k.startswith('image/') for k in o.get('data', {})) for o in c.get('outputs', []))
+    return n
 
 def serve(site: Path):
     class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -72,6 +84,11 @@ def main():
                 colab = d.execute_script("return Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]')).map(a => a.href)")
                 want = f'https://colab.research.google.com/github/{GH}/blob/{cfg["branch"]}/nbs/{stem}.ipynb'
                 if want not in colab: errors.append(f'{page}: no Colab button to {want} (found {colab})')
+                if stem in FIGURE_PAGES:      # every figure rendered: loaded, and the size of a figure (not an icon)
+                    n_fig = chapter_figures(stem)
+                    shown = d.execute_script("return Array.from(document.querySelectorAll('article img, main img'))"
+                                             ".filter(i => i.complete && i.naturalWidth >= 200 && i.naturalHeight >= 100).length")
+                    if n_fig == 0 or shown < n_fig: errors.append(f'{page}: {shown} rendered figures, expected {n_fig} (the notebook\'s image outputs)')
         for page, href in sorted(links):
             target, _, frag = href[len(base):].partition('#')
             target = urllib.parse.unquote(target) or 'index.html'

@@ -1,0 +1,127 @@
+"""The retrospective as experiments: the 2x2 (architecture x recipe) and one ablation per retrospective idea.
+
+Every run trains a recipe of `RECIPES` plus overrides through `train`, holding out the same 10,000 training
+images for validation, and is a record in a JSON list (default `results/experiments.json`): name, arch,
+recipe, variant, seed, params, mflops, epochs, budget, device, train_time_s, valid_acc, test_acc, ... (test
+accuracy in float32 on the full test set, after the last epoch). Runs already recorded are skipped, so the
+command can be stopped and run again. Choices are made on `valid_acc`; `test_acc` is only reported.
+
+Budgets: `full` trains each recipe for its own number of epochs (30 for the original recipe, 18 for the
+modern one); `short` trains every run for `--short-epochs` epochs (default 2), which fits the whole grid on a
+2-core CPU and ranks what separates early, not final quality. `--jobs N` runs N processes at once (on one
+GPU they fill each other's idle time; `--devices cuda:0,cuda:1` spreads them over several).
+Usage: python scripts/experiments.py --budget short|full [--device cuda] [--seeds 0,1,2] [--jobs 1]
+       [--group retro|best|all] [--only NAME,...] [--deadline-min M] [--out results/experiments.json]
+"""
+import argparse, json, math, multiprocessing as mp, os, sys, time
+from pathlib import Path
+
+def _grid():
+    "name: (group, arch, recipe, variant (what changes), overrides)."
+    from fmnist_cnn.training import RECIPES
+    modern_model = RECIPES['modern']['model']
+    g = {
+        'original-cnn/original-recipe': ('retro', 'OriginalCNN', 'original', '2x2: the original network and recipe', {}),
+        'original-cnn/modern-recipe': ('retro', 'OriginalCNN', 'modern', '2x2: the original network, modern recipe',
+                                       {'model': dict(arch='OriginalCNN', args={})}),
+        'modern-cnn/original-recipe': ('retro', 'ModernCNN', 'original', '2x2: the modern network, original recipe',
+                                       {'model': modern_model}),
+        'modern-cnn/modern-recipe': ('retro', 'ModernCNN', 'modern', '2x2: the modern network and recipe (the ablations\' base)', {}),
+        'head-fc': ('retro', 'ModernCNN', 'modern', '(a) head: flatten + 2-layer MLP instead of global average pooling + linear',
+                    {'model.args': dict(head='fc')}),
+        'one-block-per-stage': ('retro', 'ModernCNN', 'modern', '(b) stacking: 1 block per stage (1, 1, 1) instead of (1, 2, 2)',
+                                {'model.args': dict(depths=[1, 1, 1])}),
+        'early-downsampling': ('retro', 'ModernCNN', 'modern', '(c) pooling: leave 28x28 at once, strides (2, 2, 1): stages at 14, 7, 7 px',
+                               {'model.args': dict(strides=[2, 2, 1])}),
+        'plain-blocks': ('retro', 'ModernCNN', 'modern', '(d) residual vs plain: the same convolutions without shortcuts',
+                         {'model.args': dict(block='plain')}),
+        'mbconv-blocks': ('retro', 'ModernCNN', 'modern', '(e) inverted residual blocks (depth-wise 3x3) instead of standard 3x3 blocks',
+                          {'model.args': dict(block='mbconv')}),
+    }
+    long = dict(epochs=100, data=dict(bs=512), opt=dict(lr=0.4))
+    g |= {
+        'best-a': ('best', 'ModernCNN', 'modern', 'candidate: the modern network, 100 epochs at batch 512, peak lr 0.4', long),
+        'best-b': ('best', 'ModernCNN', 'modern', 'candidate: 3 blocks in the last stage (0.97M parameters), 100 epochs at batch 512',
+                   long | {'model.args': dict(depths=[1, 2, 3])}),
+    }
+    return g
+
+def run_one(job:dict) -> dict:
+    "Train one (name, seed) and return its record."
+    import torch
+    from fmnist_cnn.training import RECIPES, train
+    from fmnist_cnn.model import n_params, mflops
+    if job.get('threads'): torch.set_num_threads(job['threads'])
+    group, arch, recipe, variant, ov = _grid()[job['name']]
+    ov = dict(ov) | {'seed': job['seed']}
+    if job['budget'] == 'short': ov['epochs'] = job['short_epochs']
+    if job.get('compile'): ov['precision.compile'] = job['compile']
+    out = Path(job['weights_dir'])/job['name'].replace('/', '_') if group == 'best' and job.get('weights_dir') else None
+    t0 = time.time()
+    model, hist = train(RECIPES[recipe], out, device=job['device'], progress=False, n_train=job.get('n_train'), **ov)
+    h = hist[-1]
+    return dict(name=job['name'], group=group, arch=arch, recipe=recipe, variant=variant, overrides=ov, seed=job['seed'],
+                params=n_params(model), mflops=round(mflops(model.float()), 1), epochs=len(hist), budget=job['budget'],
+                device=job['device_name'], concurrent_jobs=job['jobs'], train_time_s=round(sum(x['train_time'] for x in hist), 1),
+                wall_s=round(time.time() - t0, 1), valid_acc=round(1 - h['valid_err'], 4), test_acc=round(1 - h['test_err'], 4),
+                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), torch=torch.__version__, date=time.strftime('%Y-%m-%d'))
+
+def _worker(q_in, q_out):
+    while True:
+        job = q_in.get()
+        if job is None: return
+        try: q_out.put(('ok', run_one(job)))
+        except Exception as e: q_out.put(('error', dict(job=job, error=f'{type(e).__name__}: {e}')))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--budget', choices=['short', 'full'], default='short')
+    ap.add_argument('--short-epochs', type=int, default=2)
+    ap.add_argument('--seeds', default='0,1,2')
+    ap.add_argument('--group', choices=['retro', 'best', 'all'], default='retro')
+    ap.add_argument('--only', default=None, help='comma-separated names of the grid')
+    ap.add_argument('--device', default=None); ap.add_argument('--devices', default=None, help='comma-separated, one per job in turn')
+    ap.add_argument('--jobs', type=int, default=1); ap.add_argument('--compile', default=None, help='override precision.compile')
+    ap.add_argument('--deadline-min', type=float, default=None, help='start no run after this many minutes')
+    ap.add_argument('--weights-dir', default=None, help="where the 'best' candidates' weights go")
+    ap.add_argument('--n-train', type=int, default=None, help='a subset of the training images (smoke tests only)')
+    ap.add_argument('--out', default='results/experiments.json')
+    a = ap.parse_args()
+    import torch
+    from fmnist_cnn.data import write_json
+    grid = _grid()
+    names = a.only.split(',') if a.only else [n for n, g in grid.items() if a.group in ('all', g[0])]
+    bad = [n for n in names if n not in grid]
+    if bad: sys.exit(f'unknown names {bad}; the grid: {list(grid)}')
+    out = Path(a.out); recs = json.loads(out.read_text()) if out.exists() else []
+    done = {(r['name'], r['seed'], r['budget']) for r in recs}
+    devices = (a.devices or a.device or ('cuda' if torch.cuda.is_available() else 'cpu')).split(',')
+    dev_name = lambda d: torch.cuda.get_device_name(0) if d.startswith('cuda') else f'cpu ({os.cpu_count()} cores)'
+    seeds = list(map(int, a.seeds.split(',')))
+    order = [(n, s) for n in names if grid[n][0] == 'best' for s in seeds[:1]]          # the long candidates first, one seed
+    order += [(n, s) for s in seeds for n in names if grid[n][0] != 'best']              # then seed-major: breadth first
+    jobs = [dict(name=n, seed=s, budget=a.budget, short_epochs=a.short_epochs, compile=a.compile, jobs=a.jobs, n_train=a.n_train,
+                 weights_dir=a.weights_dir, threads=max(1, (os.cpu_count() or 1)//a.jobs) if devices[0] == 'cpu' else None)
+            for n, s in order if (n, s, a.budget) not in done]
+    for i, j in enumerate(jobs): j['device'] = devices[i % len(devices)]; j['device_name'] = dev_name(j['device'])
+    print(f'{len(jobs)} runs to do ({len(done)} recorded), {a.jobs} at a time on {devices}', flush=True)
+    t0, deadline = time.time(), (a.deadline_min or math.inf)*60
+    ctx = mp.get_context('spawn')
+    q_in, q_out = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(q_in, q_out), daemon=True) for _ in range(a.jobs)]
+    for p in procs: p.start()
+    pending, running = list(jobs), 0
+    while pending or running:
+        while pending and running < a.jobs and time.time() - t0 < deadline: q_in.put(pending.pop(0)); running += 1
+        if not running: break
+        status, r = q_out.get(); running -= 1
+        if status == 'ok':
+            recs.append(r); write_json(recs, out)
+            print(f"[{time.time()-t0:6.0f}s] {r['name']:<30} seed {r['seed']}: valid {100*r['valid_acc']:.2f}%, test {100*r['test_acc']:.2f}%, "
+                  f"{r['train_time_s']:.0f} s", flush=True)
+        else: print(f"[{time.time()-t0:6.0f}s] FAILED {r['job']['name']} seed {r['job']['seed']}: {r['error']}", flush=True)
+    for _ in procs: q_in.put(None)
+    for p in procs: p.join(timeout=5)
+    print(f'{len(recs)} records in {out}; {len(pending)} runs not started before the deadline', flush=True)
+
+if __name__ == '__main__': main()
