@@ -68,6 +68,10 @@ def read_idx(path:Path) -> bytes:
     return data
 
 # %% ../nbs/00_data.ipynb #5bc43fef
+def _umask() -> int:
+    "The process's umask (read by setting and restoring it)."
+    m = os.umask(0o22); os.umask(m); return m
+
 def atomic_write(path, # the file to write
                  data, # bytes, str, or a function that writes into a binary file object
                 ) -> Path:
@@ -79,6 +83,7 @@ def atomic_write(path, # the file to write
             if callable(data): data(f)
             else: f.write(data.encode() if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
+            os.fchmod(f.fileno(), 0o666 & ~_umask())                       # a normal file's permissions, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
