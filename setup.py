@@ -18,6 +18,7 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 docs_requirements = shlex.split(cfg.get('docs_requirements', ''))
+demo_requirements = shlex.split(cfg.get('demo_requirements', ''))
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 console_scripts = [s for s in cfg.get('console_scripts', '').split() if s]
@@ -35,7 +36,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements, 'docs': docs_requirements},
+    extras_require={'dev': dev_requirements, 'docs': docs_requirements, 'demo': demo_requirements},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

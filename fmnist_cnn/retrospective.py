@@ -10,6 +10,7 @@ import json, statistics
 from pathlib import Path
 
 # %% ../nbs/04_retrospective.ipynb #681d6c50
+from .data import repo_root
 from .model import OriginalCNN, ModernCNN, n_params, mflops, read_meta, build_model, WEIGHTS_DIR
 
 # %% ../nbs/04_retrospective.ipynb #2d1b0ada
@@ -18,8 +19,9 @@ from pathlib import Path
 
 # %% ../nbs/04_retrospective.ipynb #46905db2
 def load_results(name:str) -> list:
-    "Records a script in `scripts/` wrote to `results/<name>.json` (an empty list if it has not run)."
-    p = Path(__file__).parents[1]/'results'/f'{name}.json' if '__file__' in globals() else Path('../results')/f'{name}.json'
+    "Records a script in `scripts/` wrote to `results/<name>.json` (an empty list if it has not run, or outside a clone)."
+    root = repo_root() or Path(__file__).parents[1]                 # a clone (notebook or script), or beside the package
+    p = root/'results'/f'{name}.json'
     return json.loads(p.read_text()) if p.exists() else []
 
 # %% ../nbs/04_retrospective.ipynb #f15d2a93
@@ -33,6 +35,13 @@ ANCHORS = [  # published results on the same test set, not measured here (see th
     '| fast.ai course22p2 ResNet | 4.9M | | 20 / 50 | GPU | 94.3% / 94.9% | fast.ai *Practical Deep Learning* part 2 (2022), notebook 14_augment |',
     '| human, no fashion expertise | | | | | 83.5% | zalandoresearch/fashion-mnist benchmark table |']
 
+def _minutes(hist, total_s) -> str:
+    "A run's time; when some epochs took over 1.5x the median (the machine was busy), also the time at the median pace."
+    if not hist: return f"{total_s/60:.0f} min"
+    med = statistics.median(h['time'] for h in hist)
+    slow = any(h['time'] > 1.5*med for h in hist)
+    return f"{total_s/60:.0f} min" + (f" ({len(hist)*med/60:.0f} at its median epoch pace)" if slow else '')
+
 def comparison_table(anchors:bool=True, # add the published results in `ANCHORS`
                     ) -> str:
     "Markdown table of our models (from the shipped weights' metadata and `results/`) beside published anchors."
@@ -43,10 +52,11 @@ def comparison_table(anchors:bool=True, # add the published results in `ANCHORS`
         meta = read_meta(WEIGHTS_DIR/f'{name}.pt')
         if not meta: continue
         acc = f"**{100*meta['test_acc']:.2f}%**"
-        seeds = [meta['test_acc']] + [r['test_acc'] for r in load_results('seeds') if name == 'modern' and r['epochs'] == meta['epochs']]
-        if len(seeds) > 1: acc += f" (mean of {len(seeds)} seeds {100*statistics.mean(seeds):.2f}% ± {100*statistics.stdev(seeds):.2f})"
+        seeds = [meta.get('test_acc_in_training', meta['test_acc'])] + [r['test_acc'] for r in load_results('seeds') if name == 'modern' and r['epochs'] == meta['epochs']]
+        if len(seeds) > 1: acc += (f" ({len(seeds)} seeds, each run's own last-epoch evaluation: mean {100*statistics.mean(seeds):.2f}%, "
+                                   f"sample sd {100*statistics.stdev(seeds):.2f})")
         rows.append(f"| **{type(m).__name__}**, {name} recipe (`{name}.pt`) | {n_params(m)/1e6:.2f}M | {mflops(m):.0f} | {meta['epochs']} | "
-                    f"{meta['wall_time_s']/60:.0f} min, 2-core CPU | {acc} | this repository |")
+                    f"{_minutes(meta.get('history'), meta['wall_time_s'])}, 2-core CPU | {acc} | this repository |")
     tta = load_results('time_to_acc')
     if tta and tta['modern_info']['recipe'] == 'fast':
         info, h = tta['modern_info'], tta['modern']

@@ -8,11 +8,17 @@
    accuracy is printed, so a speed-up that costs accuracy shows.
 Usage: python scripts/bench_training.py [--batches 300] [--rounds 2] [--acc-epochs 0]
 """
-import argparse, time, platform
+import argparse, logging, time, platform
 import torch, torch.nn.functional as F
+logging.getLogger('torch.utils.cpp_extension').setLevel(logging.ERROR)   # torch.compile on a CPU-only machine: a note about CUDA_HOME, not a result
 from fmnist_cnn.data import get_dls
 from fmnist_cnn.model import OriginalCNN
-from fmnist_cnn.training import fit, set_seed, cosine_sched
+from fmnist_cnn.training import fit, set_seed, cosine_sched, bf16_native
+
+def cpu_name() -> str:
+    "The CPU's model name (Linux), else the machine type."
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 def plain_loop(dls, compile=False) -> float:
     "Images per second of the simplest PyTorch loop: fp32, Adam, cosine schedule."
@@ -50,7 +56,7 @@ def main():
     a = ap.parse_args()
     dls = get_dls(bs=32, n_train=32*a.batches, n_test=32)
     n_threads = torch.get_num_threads()
-    print(f'{platform.processor() or platform.machine()}, {n_threads} threads, torch {torch.__version__}; '
+    print(f'{cpu_name()} (native bf16: {bf16_native(torch.device("cpu"))}), {n_threads} threads, torch {torch.__version__}; '
           f'{a.batches} batches of 32, best of {a.rounds} rounds')
     res = {}
     def rec(name, v): res.setdefault(name, []).append(v)

@@ -1,6 +1,7 @@
 """Robustness of training runs: interruptions (SIGINT, kill -9) lose nothing, checkpoints are written
-atomically, diverging runs stop cleanly, unwritable output folders are reported before training, and
-unsafe checkpoints are refused. Runs on 2,000 training images, so the whole file takes about a minute."""
+atomically, diverging runs stop cleanly, unwritable output folders are reported before training,
+unsafe checkpoints are refused (also on --resume), a second run into a locked folder is refused (a dead
+run's lock is taken over), and a full disk is reported in one line with the last checkpoint resumable. Runs on 2,000 training images, so the whole file takes about a minute."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
@@ -13,6 +14,7 @@ from fmnist_cnn.evaluation import load_model
 
 CLI = str(Path(sys.executable).parent/'fmnist-cnn')   # the console script of this environment
 TRAIN = [CLI, 'train', '--epochs', '3', '--n-train', '2000', '--n-test', '500', '--valid', '0']
+SHORT = [CLI, 'train', '--epochs', '2', '--n-train', '1000', '--n-test', '500', '--valid', '0']   # for tests that need any run
 NO_TIME = lambda hist: [{k: v for k, v in h.items() if k not in ('time', 'train_time', 'elapsed')} for h in hist]
 
 def _epochs_done(out: Path) -> int:
@@ -123,3 +125,64 @@ def test_checkpoint_of_another_architecture_names_the_mismatch(tmp_path):
     assert 'does not fit OriginalCNN' in msg and 'missing 27 keys' in msg and 'unexpected 4 keys' in msg
     assert '2 shapes differ: 0.0.weight: file (32, 1, 3, 3) vs model (24, 1, 3, 3)' in msg
     assert len(msg) < 800, 'the message must not dump the whole state_dict'
+
+def test_resume_from_a_checkpoint_that_runs_code_is_refused_in_one_line(tmp_path):
+    global MARKER
+    MARKER = tmp_path/'pwned'
+    out = tmp_path/'run'; out.mkdir()
+    torch.save({'model': OriginalCNN().state_dict(), 'payload': Evil()}, out/'checkpoint.pt')
+    r = subprocess.run(SHORT + ['--out', str(out), '--resume'], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f'fmnist-cnn train: error: Cannot resume from {out/"checkpoint.pt"}'), r.stderr
+    assert not MARKER.exists()
+
+def _wait_for(cond, what, timeout=300):
+    t = time.time()
+    while not cond():
+        assert time.time() - t < timeout, f'timed out waiting for {what}'
+        time.sleep(0.05)
+
+def test_second_run_into_the_same_folder_is_refused_and_a_killed_runs_lock_is_taken_over(tmp_path):
+    out = tmp_path/'run'
+    long = SHORT + ['--epochs', '40']                          # long enough to still be running when the second starts
+    first = subprocess.Popen(long + ['--out', str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: (out/'.lock').exists() and (out/'.lock').read_text(), 'the first run to lock its folder')
+        second = subprocess.run(SHORT + ['--out', str(out)], capture_output=True, text=True, timeout=120)
+        assert first.poll() is None, 'the first run must still be running (and go on)'
+        assert second.returncode == 2, second.stderr
+        assert 'Traceback' not in second.stderr and len(second.stderr.strip().splitlines()) == 1, second.stderr
+        assert f'is in use by another run (process {first.pid} on' in second.stderr, second.stderr
+        _wait_for(lambda: _epochs_done(out) >= 1, 'the first epoch')
+    finally:
+        first.kill(); first.wait()                           # killed: its lock file stays, with its process id in it
+    assert str(first.pid) in (out/'.lock').read_text()
+    done = _epochs_done(out)
+    third = subprocess.run(SHORT + ['--epochs', str(done + 1), '--out', str(out), '--resume'], capture_output=True, text=True, timeout=600)
+    assert third.returncode == 0, third.stderr
+    assert f'was left locked by a run that did not finish (process {first.pid}' in third.stdout, third.stdout
+    assert _epochs_done(out) == done + 1 and (out/'.lock').read_text() == ''
+
+@pytest.fixture
+def small_disk(tmp_path):
+    "A 24 MB tmpfs (root only): room for one checkpoint of the original CNN (15 MB) but not for a second beside it."
+    d = tmp_path/'disk'; d.mkdir()
+    r = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', str(d)], capture_output=True, text=True)
+    if r.returncode: pytest.skip(f'cannot mount a small tmpfs here (needs root): {r.stderr.strip()}')
+    yield d
+    subprocess.run(['umount', '-l', str(d)], check=True)
+
+def test_full_disk_is_reported_in_one_line_and_the_last_checkpoint_resumes(tmp_path, small_disk):
+    out = small_disk/'run'
+    r = subprocess.run(SHORT + ['--out', str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert 'No space left on the device' in r.stderr and 'the checkpoint after epoch 1 is intact' in r.stderr.lower(), r.stderr
+    assert not list(out.glob('.checkpoint.pt.*'))                       # no half-written temporary file left behind
+    state = torch.load(out/'checkpoint.pt', weights_only=True)          # the last good checkpoint loads whole
+    assert state['epoch'] == 1
+    moved = tmp_path/'moved'; subprocess.run(['cp', '-a', str(out), str(moved)], check=True)   # "free some space"
+    r = subprocess.run(SHORT + ['--out', str(moved), '--resume'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert 'Resuming from' in r.stdout and _epochs_done(moved) == 2
