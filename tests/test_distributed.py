@@ -70,7 +70,7 @@ def test_cli_under_torchrun_writes_loadable_weights(tmp_path):
     assert r.stdout.count('recipe fast') == 1, r.stdout                 # rank 0 alone prints
     m = load_model(out/'model.pt')
     assert m.args['widths'] == [16, 32, 64] and read_meta(out/'model.pt')['processes'] == 2
-    assert sorted(p.name for p in out.iterdir()) == ['checkpoint.pt', 'curves.svg', 'history.json', 'model.json', 'model.pt']
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith('.')) == ['checkpoint.pt', 'curves.svg', 'history.json', 'model.json', 'model.pt']
 
 DIES = """
 import os, torch, torch.distributed as dist

@@ -21,10 +21,15 @@ def _epochs_done(out: Path) -> int:
     try: return len(json.loads((out/'history.json').read_text()))
     except (OSError, ValueError): return 0
 
+def _default_sigint():
+    "In the child: Ctrl-C interrupts, as in a terminal (a test runner may have started us with SIGINT ignored, which children inherit)."
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def _start_and_kill(out: Path, sig) -> subprocess.CompletedProcess:
     "Start a 3-epoch run, send `sig` once the first epoch is saved (so mid-way through the second)."
     log = open(out.parent/f'{out.name}.log', 'w+')
-    p = subprocess.Popen(TRAIN + ['--out', str(out)], stdout=log, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(TRAIN + ['--out', str(out)], stdout=log, stderr=subprocess.STDOUT, text=True,
+                         preexec_fn=_default_sigint)
     t = time.time()
     while _epochs_done(out) < 1:
         assert p.poll() is None, open(log.name).read()
