@@ -102,7 +102,7 @@ def cmd_evaluate(weights:str='original', # a .pt file, or a shipped model's name
 def cmd_predict(images:list, # image files (PNG, JPEG, ...)
                 weights:str='original', # a .pt file, or a shipped model's name: original, modern
                 k:int=3, # how many classes to show
-                invert:str='auto', # invert a light background: auto (detect), yes or no
+                invert:str='auto', # turn dark-on-light into light-on-dark (the background is removed either way): auto (when the background is light), yes or no
                 cam:bool=False, # also save a Grad-CAM explanation beside each image, as IMAGE.cam.png
                ):
     "Top-k classes of each image file; a file that cannot be used is reported, and the others go on."

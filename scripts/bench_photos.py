@@ -1,9 +1,11 @@
 """Accuracy of the shipped models on synthetic photos of Fashion-MNIST test images, per background type.
 
 For each background type of `synth_photo` and the first N test images (seed = 10,000 x type index + image
-index), the photo goes through `prepare_image` and through the simple preprocessing `prepare_image` used
-before (threshold crop, no background model), and both shipped models classify the result; the same images
-at 28x28 give the reference. Writes results/photos.json (read by chapter 03).
+index), the photo goes through `prepare_image`, through `prepare_image` with the previous last step (one
+antialiased resize to 28x28 and sharpening 1 instead of thumbnail, subsampling and sharpening 0.25; see
+scripts/choose_photo_prep.py), and through the simple preprocessing of the first version (threshold crop, no
+background model); both shipped models classify the results, and the same images at 28x28 give the reference.
+Writes results/photos.json (read by chapter 03).
 
     python scripts/bench_photos.py            # N=1000: about 10 minutes on one CPU thread
 """
@@ -13,7 +15,7 @@ import numpy as np, torch
 import torch.nn.functional as F
 from fmnist_cnn.data import load_tensors, CLASSES
 from fmnist_cnn.model import load_model
-from fmnist_cnn.evaluation import PHOTO_KINDS, synth_photo, prepare_image, _load
+from fmnist_cnn.evaluation import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist, _load
 
 def prepare_simple(img, thresh=0.1) -> torch.Tensor:
     "The preprocessing before the background model: invert a light border, crop to pixels above `thresh`, resize."
@@ -33,17 +35,19 @@ def main(n=1000, n_check=50, out='results/photos.json'):
     models = {name: load_model(name) for name in ('original', 'modern')}
     with torch.no_grad(): ref = {name: m(x).argmax(1) for name, m in models.items()}
     res = dict(n=n, seeds='10,000 x background index + test image index', kinds=list(PHOTO_KINDS),
-               acc_28x28={name: round((p == y).float().mean().item(), 4) for name, p in ref.items()}, photo={}, simple={}, check={})
+               acc_28x28={name: round((p == y).float().mean().item(), 4) for name, p in ref.items()}, photo={}, resize={}, simple={}, check={})
     for kind in PHOTO_KINDS:
         photos = [synth_photo(x[i], kind, photo_seed(kind, i)) for i in range(n)]
-        xb, xs = torch.stack([prepare_image(p) for p in photos]), torch.stack([prepare_simple(p) for p in photos])
+        steps = [prepare_steps(p) for p in photos]
+        xb, xs = torch.stack([st['x'] for st in steps]), torch.stack([prepare_simple(p) for p in photos])
+        xr = torch.stack([like_fmnist(st['crop'], sharpen=1., thumb=None) for st in steps])    # the previous last step
         with torch.no_grad():
             for name, m in models.items():
-                p, ps = m(xb).argmax(1), m(xs).argmax(1)
-                res['photo'].setdefault(kind, {})[name] = round((p == y).float().mean().item(), 4)
-                res['simple'].setdefault(kind, {})[name] = round((ps == y).float().mean().item(), 4)
+                p = m(xb).argmax(1)
+                for key, xx in (('photo', xb), ('resize', xr), ('simple', xs)):
+                    res[key].setdefault(kind, {})[name] = round((m(xx).argmax(1) == y).float().mean().item(), 4)
                 res['check'].setdefault(kind, {})[name] = p[:n_check].tolist()     # the notebook recomputes these
-        print(kind, res['photo'][kind], 'simple:', res['simple'][kind], f'{time.time() - t0:.0f}s', flush=True)
+        print(kind, res['photo'][kind], 'resize:', res['resize'][kind], 'simple:', res['simple'][kind], f'{time.time() - t0:.0f}s', flush=True)
     res['time_s'] = round(time.time() - t0)
     Path(out).parent.mkdir(parents=True, exist_ok=True); Path(out).write_text(json.dumps(res, indent=1) + '\n')
     return res

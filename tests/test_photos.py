@@ -1,4 +1,5 @@
-"""Photos for `predict`: synthetic photos on every background type are recognised, the image size limits hold
+"""Photos for `predict`: synthetic photos on every background type, and photos upscaled by other filters on a
+noisy card, are recognised; the image size limits hold
 (too small: a clear error; huge: shrunk as it is loaded), and a 28x28 Fashion-MNIST input is used as it is.
 About half a minute on one CPU thread."""
 import numpy as np, pytest, torch
@@ -60,3 +61,23 @@ def test_old_failure_fixed(data, models):
     x, y = data
     photo = synth_photo(x[7], 'plain', seed=7)
     assert predict(photo, models['original'], k=1)[0][0] == CLASSES[y[7]]
+
+def _other_photo(x28, filt, size:int, seed:int) -> np.ndarray:
+    "A photo made without `synth_photo`: upscaled with PIL filter `filt`, dark on a noisy light-grey card, off-centre."
+    g = np.random.default_rng(seed)
+    v = Image.fromarray((255*x28.reshape(28, 28).numpy()).round().astype(np.uint8)).resize((size, size), filt)
+    v = np.asarray(v, np.float32)/255
+    H, W = size + 80, size + 120; y0, x0 = int(g.integers(0, 80)), int(g.integers(0, 120))
+    card = np.full((H, W), 0.85, np.float32) + g.normal(0, 0.02, (H, W)).astype(np.float32)
+    card[y0:y0+size, x0:x0+size] -= 0.8*v                      # a dark garment on the card
+    return (255*card.clip(0, 1)).round().astype(np.uint8)
+
+@pytest.mark.parametrize('filt', [Image.BILINEAR, Image.LANCZOS])
+def test_photos_made_otherwise(filt, data, models):
+    "40 photos upscaled by another filter than synth_photo's, on a noisy grey card: the same margin as above."
+    x, y = data; idx = range(300, 340)
+    xb = torch.stack([prepare_image(_other_photo(x[i], filt, 120 + 5*(i % 30), i)) for i in idx]); yb = y[list(idx)]
+    with torch.no_grad():
+        for name, m in models.items():
+            ok_photo, ok_28 = (m(xb).argmax(1) == yb).sum().item(), (m(x[list(idx)]).argmax(1) == yb).sum().item()
+            assert ok_photo >= ok_28 - 3, (filt, name, ok_photo, ok_28)
