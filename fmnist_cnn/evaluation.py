@@ -258,6 +258,8 @@ SHARPEN = 0.    # unsharp-mask amount after subsampling (chosen on the validatio
 
 def _subsample(a:np.ndarray, n:int=28, thumb:int=THUMB) -> torch.Tensor:
     "Square `a` to (n, n) as Fashion-MNIST was made: shrunk (antialiased) to `thumb` pixels, then every (thumb/n)-th row and column."
+    if thumb is not None and (isinstance(thumb, bool) or not isinstance(thumb, int) or thumb < n):
+        raise ValueError(f"thumb must be None or an integer of at least {n} pixels, got {thumb!r}")
     if thumb is None or len(a) <= n: return _resize(a, n)          # no thumbnail, or too small to subsample: plain resize
     t = torch.from_numpy(a)[None, None]
     if len(a) > thumb: t = F.interpolate(t, size=(thumb, thumb), mode='bilinear', antialias=True, align_corners=False)

@@ -43,10 +43,9 @@ def main(n=1000, n_check=50, out='results/photos.json'):
         xr = torch.stack([like_fmnist(st['crop'], sharpen=1., thumb=None) for st in steps])    # the previous last step
         with torch.no_grad():
             for name, m in models.items():
-                p = m(xb).argmax(1)
-                for key, xx in (('photo', xb), ('resize', xr), ('simple', xs)):
-                    res[key].setdefault(kind, {})[name] = round((m(xx).argmax(1) == y).float().mean().item(), 4)
-                res['check'].setdefault(kind, {})[name] = p[:n_check].tolist()     # the notebook recomputes these
+                preds = {key: m(xx).argmax(1) for key, xx in (('photo', xb), ('resize', xr), ('simple', xs))}
+                for key, p in preds.items(): res[key].setdefault(kind, {})[name] = round((p == y).float().mean().item(), 4)
+                res['check'].setdefault(kind, {})[name] = preds['photo'][:n_check].tolist()     # the notebook recomputes these
         print(kind, res['photo'][kind], 'resize:', res['resize'][kind], 'simple:', res['simple'][kind], f'{time.time() - t0:.0f}s', flush=True)
     res['time_s'] = round(time.time() - t0)
     Path(out).parent.mkdir(parents=True, exist_ok=True); Path(out).write_text(json.dumps(res, indent=1) + '\n')

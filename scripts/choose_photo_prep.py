@@ -18,17 +18,11 @@ test set is not touched. Writes results/photo_prep.json (read by chapter 03).
 import argparse, json, time
 from pathlib import Path
 import numpy as np, torch
-from fmnist_cnn.data import load_tensors
+from fmnist_cnn.data import get_dls
 from fmnist_cnn.model import load_model
 from fmnist_cnn.evaluation import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist
 
 CANDIDATES = [(None, s) for s in (0.5, 1., 1.5)] + [(t, s) for t in (56, 84, 112, 140) for s in (0., 0.25, 0.5, 1.)]
-
-def valid_split(n:int, split_seed:int=42):
-    "The first `n` of the 10,000 validation images, held out exactly as `get_dls(valid=10_000)` holds them out."
-    x, y = load_tensors(True)
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(split_seed))[:10_000][:n]
-    return x[idx], y[idx]
 
 def photo_seed(kind:str, i:int) -> int: return 500_000 + 10_000*PHOTO_KINDS.index(kind) + i
 
@@ -36,7 +30,7 @@ def name(t, s) -> str: return f"resize, sharpen {s:g}" if t is None else f"thumb
 
 def main(n=1000, out='results/photo_prep.json'):
     torch.set_num_threads(1); t0 = time.time()
-    x, y = valid_split(n)
+    x, y = next(iter(get_dls(bs=n, valid=10_000).valid))        # the first n validation images
     models = {m: load_model(m) for m in ('original', 'modern')}
     with torch.no_grad(): acc28 = {m: (net(x).argmax(1) == y).float().mean().item() for m, net in models.items()}
     gaps = {name(*c): {} for c in CANDIDATES}
