@@ -1,32 +1,45 @@
 # Two entry points for a fresh machine (see README.md):
 #   make run   - set up .venv, get and verify the data, run the main job
 #   make test  - set up .venv with the dev tools, get the data, run all tests
+# Both print a handful of lines; pip's and setuptools' output goes to $(LOG), which any error names.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+LOG     = $(VENV)/install.log
 
-.PHONY: run test setup setup-dev torch hooks data docs bench clean
+.PHONY: run test setup setup-dev torch hooks data export docs bench clean
 
 # Without an NVIDIA GPU, `make run` installs PyTorch's CPU-only build (a few hundred MB instead of several GB
 # of CUDA libraries). `make run TORCH_INDEX=` keeps the default index; any other index URL works too.
+# scripts/install_torch.py checks the installed pair (imports, a torchvision operator runs, versions match the
+# pins and each other); a pair that fails, fresh or found in an existing $(VENV), is uninstalled and replaced by
+# one from the default index, with one line saying why. If that fails too, it stops naming $(LOG) and `make clean`.
 TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 TORCH_PINS   = 'torch>=2.4,<=2.14.1' 'torchvision>=0.19,<=0.29.1'   # as in settings.ini's requirements
 
+# `$(PIP_INSTALL) ARGS` in a recipe: pip install ARGS into $(VENV), its output into $(LOG); one line if it fails
+PIP_INSTALL = pip_install() { $(BIN)/pip install "$$@" >>$(LOG) 2>&1 \
+	|| { echo "pip install $$* failed: see $(LOG), or start over with make clean"; exit 1; }; }; pip_install
+
+# pip failing here is not fatal: the venv's own pip installs everything too, only with an older resolver
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	@echo "Creating the virtual environment $(VENV) with $(PYTHON) ($$($(PYTHON) --version 2>&1))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --upgrade pip >>$(LOG) 2>&1 || echo "note: pip could not upgrade itself (see $(LOG))"
 
+# Runs on every `make run`/`make test` (a few seconds): an environment whose PyTorch broke is repaired, not reused
 torch: $(BIN)/python
-	@if [ -n "$(TORCH_INDEX)" ] && ! $(BIN)/python -c 'import torch' 2>/dev/null; then \
-	  echo "no NVIDIA GPU found: installing PyTorch's CPU-only build from $(TORCH_INDEX)"; \
-	  $(BIN)/pip install -q --retries 1 --timeout 20 --index-url $(TORCH_INDEX) $(TORCH_PINS) \
-	  || echo "note: $(TORCH_INDEX) could not be reached; pip installs PyTorch from the default index instead"; fi
+	@$(BIN)/python scripts/install_torch.py $(VENV) "$(TORCH_INDEX)" $(TORCH_PINS)
 
+# `setup-dev` depends on `torch` too, so `make test` never installs the extras beside an unchecked PyTorch: pip
+# leaves a pair that satisfies the requirements alone, so the extras install no other torch.
 setup: torch
-	$(BIN)/pip install -q -e .
+	@echo "Installing fmnist_cnn into $(VENV)"
+	@$(PIP_INSTALL) -e .
 
-setup-dev: $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,demo]'
+setup-dev: torch
+	@echo "Installing fmnist_cnn with its dev and demo extras into $(VENV)"
+	@$(PIP_INSTALL) -e '.[dev,demo]'
 
 # nbdev's hooks: Jupyter cleans a notebook's metadata when it saves it (settings.ini: jupyter_hooks = True),
 # and git fixes notebook merge conflicts. Writes ~/.jupyter/jupyter_server_config.py and .git/hooks.
@@ -38,14 +51,19 @@ data:
 	@sh scripts/get_data.sh $(BIN)
 
 run: setup data
-	$(BIN)/fmnist-cnn evaluate
+	@$(BIN)/fmnist-cnn evaluate
 
 test: setup-dev data
 	$(BIN)/nbdev_test
 	$(BIN)/pytest
 
+# After editing a notebook: write the library from the notebooks and clean them (use this, not a bare nbdev_export:
+# nbdev appends to the modules no notebook owns, and scripts/export.py cuts those back first)
+export: setup-dev
+	$(BIN)/python scripts/export.py
+
 docs: setup-dev
-	$(BIN)/pip install -q -e '.[docs]'
+	@$(PIP_INSTALL) -e '.[docs]'
 	$(BIN)/python scripts/build_docs.py
 
 bench: setup

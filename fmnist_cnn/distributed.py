@@ -28,12 +28,13 @@ def is_main() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 def init_distributed(device:torch.device, # the device a single process would use
-                     timeout_s:float=None, # how long a process waits for the others (default: $FMNIST_DIST_TIMEOUT or 300 s)
+                     timeout_s:float=None, # how long to wait for the others (default: $FMNIST_DIST_TIMEOUT, or 300 s)
                     ) -> tuple:
     "Join torchrun's process group if launched by it (gloo on CPU, NCCL on CUDA): (this process's device, world size)."
     rank, world, local = dist_env()
     if world == 1: return device, 1
-    if device.type == 'cuda': device = torch.device('cuda', local); torch.cuda.set_device(device)   # one GPU per process
+    if device.type == 'cuda':                                              # one GPU per process
+        device = torch.device('cuda', local); torch.cuda.set_device(device)
     if not dist.is_initialized():
         timeout = timedelta(seconds=timeout_s or float(os.environ.get('FMNIST_DIST_TIMEOUT', 300)))
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', timeout=timeout)

@@ -16,9 +16,15 @@ import argparse, json, math, time, traceback
 from pathlib import Path
 import torch
 from torch import nn
-from fmnist_cnn.data import get_dls, write_json, augment
+from fmnist_cnn.data import get_dls, write_json
 from fmnist_cnn.model import build_model, n_params, mflops
-from fmnist_cnn.training import RECIPES, train, merge, set_seed, get_device, make_opt, make_sched, make_aug, _autocast, bf16_native
+from fmnist_cnn.recipes import RECIPES, merge
+from fmnist_cnn.augment import make_aug
+from fmnist_cnn.training import train, set_seed, get_device, make_opt, make_sched, bf16_native
+
+def _autocast(device, bf16:bool):
+    "bfloat16 autocast on `device` when `bf16`, else a no-op context."
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 def log(*a): print(*a, flush=True)
 

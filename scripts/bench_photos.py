@@ -15,11 +15,11 @@ import numpy as np, torch
 import torch.nn.functional as F
 from fmnist_cnn.data import load_tensors, CLASSES
 from fmnist_cnn.model import load_model
-from fmnist_cnn.evaluation import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist, _load
+from fmnist_cnn.photos import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist, load_gray
 
 def prepare_simple(img, thresh=0.1) -> torch.Tensor:
     "The preprocessing before the background model: invert a light border, crop to pixels above `thresh`, resize."
-    g = _load(img, 'The image')
+    g = load_gray(img)
     if np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]]).mean() > 0.5: g = 1 - g
     rows, cols = np.nonzero(g > thresh)
     if len(rows): g = g[rows.min():rows.max()+1, cols.min():cols.max()+1]

@@ -16,7 +16,8 @@ from nbdev.serve import proc_nbs
 ROOT = Path(__file__).resolve().parents[1]
 SRC, OUT = ROOT/'docs'/'_build'/'src', ROOT/'docs'/'_build'/'html'
 CHAPTERS = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
-MODULES = ['data', 'model', 'distributed', 'training', 'evaluation', 'concepts', 'retrospective', 'demo', 'cli']
+MODULES = ['data', 'model', 'augment', 'distributed', 'loop', 'recipes', 'training', 'photos', 'evaluation', 'concepts',
+           'retrospective', 'demo', 'cli']
 
 API = """# API reference
 

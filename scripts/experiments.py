@@ -6,15 +6,24 @@ recipe, variant, seed, params, mflops, epochs, budget, device, train_time_s, val
 accuracy in float32 on the full test set, after the last epoch). Runs already recorded are skipped, so the
 command can be stopped and run again. Choices are made on `valid_acc`; `test_acc` is only reported.
 
-Budgets: `full` trains each recipe for its own number of epochs (30 for the original recipe, 18 for the
-modern one); `short` trains every run for `--short-epochs` epochs (default 2), which fits the whole grid on a
-2-core CPU and ranks what separates early, not final quality. `--jobs N` runs N processes at once (on one
-GPU they fill each other's idle time; `--devices cuda:0,cuda:1` spreads them over several).
-Usage: python scripts/experiments.py --budget short|full [--device cuda] [--seeds 0,1,2] [--jobs 1]
-       [--group retro|best|all] [--only NAME,...] [--deadline-min M] [--out results/experiments.json]
+Budgets: `cpu` is the grid sized for a 2-core CPU (chapter 04): every run trains for `CPU_EPOCHS` epochs, and every
+ModernCNN is narrowed to `CPU_ARGS` (widths 16, 32, 64: 33 MFLOPs per image, against the original CNN's 27), so
+the 2x2 compares networks of comparable cost and the five ablations start from that network. `cpu2x` repeats the
+2x2 at twice the epochs, so that the budget does not decide the answer. `full` trains each recipe for its own
+number of epochs at full width (30 for the original recipe, 18 for the modern one): a GPU's grid. `--jobs N`
+runs N processes at once (on a CPU each gets cores/N threads; on one GPU they fill each other's idle time;
+`--devices cuda:0,cuda:1` spreads them over several). Every record has `train_tflop` (MFLOPs per image x images
+seen x 3: the same on every machine), the CPU model and the thread count.
+Usage: python scripts/experiments.py --budget cpu|cpu2x|full [--device cuda] [--seeds 0,1,2] [--jobs 1]
+       [--group retro|best|frontier|all] [--only NAME,...] [--deadline-min M] [--out results/experiments.json]
 """
 import argparse, json, math, multiprocessing as mp, os, sys, time
 from pathlib import Path
+
+CPU_EPOCHS = 3                                              # the `cpu` budget's epochs (`cpu2x`: twice as many)
+CPU_ARGS = dict(widths=[16, 32, 64], stem=16)               # the `cpu` budgets' ModernCNN: 0.17M parameters, 33 MFLOPs
+TWO_BY_TWO = ['original-cnn/original-recipe', 'original-cnn/modern-recipe', 'modern-cnn/original-recipe',
+              'modern-cnn/modern-recipe']
 
 def _grid():
     "name: (group, arch, recipe, variant (what changes), overrides)."
@@ -44,7 +53,32 @@ def _grid():
         'best-b': ('best', 'ModernCNN', 'modern', 'candidate: 3 blocks in the last stage (0.97M parameters), 100 epochs at batch 512',
                    long | {'model.args': dict(depths=[1, 2, 3])}),
     }
+    # the frontier (issue 24): tiny (<= 25k parameters) and small (<= 100k) candidates, 3 seeds each, chosen on validation
+    fr = dict(epochs=60, data=dict(bs=512), opt=dict(lr=0.4))
+    for name, args in [('tiny-a', dict(widths=[8, 16, 32], depths=[1, 1, 1], stem=8)),
+                       ('tiny-b', dict(widths=[16, 32, 48], depths=[1, 1, 1], stem=16, block='mbconv')),
+                       ('tiny-c', dict(widths=[8, 16, 32], depths=[1, 1, 1], stem=16)),
+                       ('small-a', dict(widths=[16, 32, 64], depths=[1, 1, 1], stem=16)),
+                       ('small-b', dict(widths=[16, 32, 48], depths=[1, 2, 1], stem=16)),
+                       ('small-c', dict(widths=[24, 40, 64], depths=[1, 1, 1], stem=24))]:
+        g[name] = ('frontier', 'ModernCNN', 'modern', f'frontier candidate {args}, 60 epochs at batch 512, peak lr 0.4',
+                   fr | {'model.args': args})
+    for name in ('tiny-b', 'tiny-c'):                                   # the tiny candidates, trained longer
+        grp, arch, rec, var, ov = g[name]
+        g[f'{name}-100'] = (grp, arch, rec, var.replace('60 epochs', '100 epochs'), ov | {'epochs': 100})
+    g |= {
+        'best-c': ('best', 'ModernCNN', 'modern', 'candidate: widths (48, 96, 128), 2 blocks per stage (0.94M), 100 epochs at batch 512',
+                   long | {'model.args': dict(widths=[48, 96, 128], depths=[2, 2, 2], stem=32)}),
+        'best-d': ('best', 'ModernCNN', 'modern', 'candidate: best-b for 200 epochs',
+                   long | {'epochs': 200, 'model.args': dict(depths=[1, 2, 3])}),
+    }
     return g
+
+def _cpu_name() -> str:
+    "The processor's model name (Linux), else what `platform` says."
+    import platform
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 def run_one(job:dict) -> dict:
     "Train one (name, seed) and return its record."
@@ -54,17 +88,25 @@ def run_one(job:dict) -> dict:
     if job.get('threads'): torch.set_num_threads(job['threads'])
     group, arch, recipe, variant, ov = _grid()[job['name']]
     ov = dict(ov) | {'seed': job['seed']}
-    if job['budget'] == 'short': ov['epochs'] = job['short_epochs']
+    if job['budget'] in ('cpu', 'cpu2x'):
+        ov['epochs'] = CPU_EPOCHS*(2 if job['budget'] == 'cpu2x' else 1)
+        if arch == 'ModernCNN':                                  # narrowed, with the variant's own changes on top
+            margs = RECIPES['modern']['model']['args'] | CPU_ARGS | ov.pop('model.args', {}) | ov.get('model', {}).get('args', {})
+            ov['model'] = dict(arch='ModernCNN', args=margs)
+    if job.get('epochs'): ov['epochs'] = job['epochs']          # smoke tests only
     if job.get('compile'): ov['precision.compile'] = job['compile']
-    out = Path(job['weights_dir'])/job['name'].replace('/', '_') if group == 'best' and job.get('weights_dir') else None
+    out = (Path(job['weights_dir'])/f"{job['name'].replace('/', '_')}-s{job['seed']}"
+           if group in ('best', 'frontier') and job.get('weights_dir') else None)
     t0 = time.time()
     model, hist = train(RECIPES[recipe], out, device=job['device'], progress=False, n_train=job.get('n_train'), **ov)
     h = hist[-1]
+    n_seen = sum(x.get('n_train_seen', 0) for x in hist) or len(hist)*(job.get('n_train') or 60_000 - ov.get('data', {}).get('valid', 10_000))
+    mf = mflops(model.float())
     return dict(name=job['name'], group=group, arch=arch, recipe=recipe, variant=variant, overrides=ov, seed=job['seed'],
-                params=n_params(model), mflops=round(mflops(model.float()), 1), epochs=len(hist), budget=job['budget'],
+                params=n_params(model), mflops=round(mf, 1), train_tflop=round(mf*1e6*n_seen*3/1e12, 3), images_seen=n_seen, epochs=len(hist), budget=job['budget'],
                 device=job['device_name'], concurrent_jobs=job['jobs'], train_time_s=round(sum(x['train_time'] for x in hist), 1),
                 wall_s=round(time.time() - t0, 1), valid_acc=round(1 - h['valid_err'], 4), test_acc=round(1 - h['test_err'], 4),
-                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), torch=torch.__version__, date=time.strftime('%Y-%m-%d'))
+                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), torch=torch.__version__, cpu=_cpu_name(), threads=torch.get_num_threads(), date=time.strftime('%Y-%m-%d'))
 
 def _worker(q_in, q_out):
     while True:
@@ -75,10 +117,10 @@ def _worker(q_in, q_out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--budget', choices=['short', 'full'], default='short')
-    ap.add_argument('--short-epochs', type=int, default=2)
+    ap.add_argument('--budget', choices=['cpu', 'cpu2x', 'full'], default='cpu')
+    ap.add_argument('--epochs', type=int, default=None, help='override every run\'s epochs (smoke tests only)')
     ap.add_argument('--seeds', default='0,1,2')
-    ap.add_argument('--group', choices=['retro', 'best', 'all'], default='retro')
+    ap.add_argument('--group', choices=['retro', 'best', 'frontier', 'all'], default='retro')
     ap.add_argument('--only', default=None, help='comma-separated names of the grid')
     ap.add_argument('--device', default=None); ap.add_argument('--devices', default=None, help='comma-separated, one per job in turn')
     ap.add_argument('--jobs', type=int, default=1); ap.add_argument('--compile', default=None, help='override precision.compile')
@@ -91,6 +133,7 @@ def main():
     from fmnist_cnn.data import write_json
     grid = _grid()
     names = a.only.split(',') if a.only else [n for n, g in grid.items() if a.group in ('all', g[0])]
+    if a.budget == 'cpu2x' and not a.only: names = TWO_BY_TWO                      # the 2x2 alone, at twice the epochs
     bad = [n for n in names if n not in grid]
     if bad: sys.exit(f'unknown names {bad}; the grid: {list(grid)}')
     out = Path(a.out); recs = json.loads(out.read_text()) if out.exists() else []
@@ -99,8 +142,9 @@ def main():
     dev_name = lambda d: torch.cuda.get_device_name(0) if d.startswith('cuda') else f'cpu ({os.cpu_count()} cores)'
     seeds = list(map(int, a.seeds.split(',')))
     order = [(n, s) for n in names if grid[n][0] == 'best' for s in seeds[:1]]          # the long candidates first, one seed
-    order += [(n, s) for s in seeds for n in names if grid[n][0] != 'best']              # then seed-major: breadth first
-    jobs = [dict(name=n, seed=s, budget=a.budget, short_epochs=a.short_epochs, compile=a.compile, jobs=a.jobs, n_train=a.n_train,
+    order += [(n, s) for s in seeds for n in names if grid[n][0] == 'frontier']          # then the frontier's candidates
+    order += [(n, s) for s in seeds for n in names if grid[n][0] == 'retro']             # then seed-major: breadth first
+    jobs = [dict(name=n, seed=s, budget=a.budget, epochs=a.epochs, compile=a.compile, jobs=a.jobs, n_train=a.n_train,
                  weights_dir=a.weights_dir, threads=max(1, (os.cpu_count() or 1)//a.jobs) if devices[0] == 'cpu' else None)
             for n, s in order if (n, s, a.budget) not in done]
     for i, j in enumerate(jobs): j['device'] = devices[i % len(devices)]; j['device_name'] = dev_name(j['device'])

@@ -1,7 +1,8 @@
 """Browser test of the demo page (`fmnist-cnn demo`, chapter 8) in headless Chromium, through Selenium.
 
 Starts the demo as a subprocess on a free port of 127.0.0.1 with the `modern` weights, then, in the page:
-uploads a Fashion-MNIST test image saved as PNG and a larger photo-like JPEG and reads the top class,
+uploads a Fashion-MNIST test image saved as PNG and a larger photo-like JPEG, reads the top class and checks
+that the page shows the photo itself (not only its file name), what the model saw and the Grad-CAM map;
 uploads a file over the size limit and a file that is not an image and reads the messages; checks that
 the page loaded nothing from outside the server and that the server listens on 127.0.0.1 only.
 Skipped, with the reason, when Chromium, chromedriver, Selenium or Gradio (the `demo` extra) is missing.
@@ -14,7 +15,8 @@ import pytest
 from PIL import Image
 from fmnist_cnn.data import CLASSES, load_tensors
 
-CHROMIUM, DRIVER = shutil.which('chromium') or '/usr/bin/chromium', shutil.which('chromedriver') or '/usr/bin/chromedriver'
+CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
+DRIVER = shutil.which('chromedriver') or '/usr/bin/chromedriver'
 missing = [n for n, ok in [('chromium', os.path.exists(CHROMIUM)), ('chromedriver', os.path.exists(DRIVER)),
                            ('selenium', importlib.util.find_spec('selenium')),
                            ("gradio (pip install 'fmnist_cnn[demo]')", importlib.util.find_spec('gradio'))] if not ok]
@@ -44,12 +46,13 @@ def files(tmp_path_factory):
     x, y = load_tensors(False)
     Image.fromarray((255*x[0, 0].numpy()).round().astype(np.uint8)).save(d/'boot.png')
     i = int((y == CLASSES.index('Trouser')).nonzero()[0])             # a photo: large, in colour, dark on light
-    g = np.asarray(Image.fromarray((255*x[i, 0].numpy()).astype(np.uint8)).resize((420, 420), Image.BICUBIC), dtype=np.float32)/255
+    g = Image.fromarray((255*x[i, 0].numpy()).astype(np.uint8)).resize((420, 420), Image.BICUBIC)
+    g = np.asarray(g, dtype=np.float32)/255
     photo = np.array([245, 235, 215])*(1 - g[..., None]) + np.array([40, 50, 90])*g[..., None]
     Image.fromarray(photo.round().astype(np.uint8)).save(d/'trousers.jpg', quality=90)
     (d/'big.png').write_bytes(b'\x89PNG' + bytes(int(1.5e6)))
     (d/'notes.png').write_text('this is not an image')
-    return d, {'boot.png': CLASSES[y[0]], 'trousers.jpg': 'Trouser'}
+    return d, {'boot.png': CLASSES[y[0]], 'trousers.jpg': 'Trouser'}, {'boot.png': 28, 'trousers.jpg': 420}
 
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
@@ -80,7 +83,8 @@ def page(server):
     o = webdriver.ChromeOptions()
     o.binary_location = CHROMIUM
     for f in ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-              '--disable-background-networking', '--disable-component-update', '--disable-sync', '--window-size=1280,900']:
+              '--disable-background-networking', '--disable-component-update', '--disable-sync',
+              '--window-size=1280,900']:
         o.add_argument(f)
     d = webdriver.Chrome(service=Service(DRIVER), options=o)
     try:
@@ -118,23 +122,28 @@ def test_offline(page, server):
 
 @pytest.mark.parametrize('name', ['boot.png', 'trousers.jpg'])
 def test_top_class(page, files, name):
-    d, truth = files
+    d, truth, width = files
     text = upload(page, d/name, answer_text)
     assert text.split(' (')[0] == truth[name], text                   # "Ankle boot (95.0%)"
     top3 = page.find_element(_by().ID, 'top3').text
     assert top3.count('%') == 3 and truth[name] in top3, top3
-    imgs = page.execute_script("return ['seen', 'cam'].map(i => { const im = document.querySelector('#' + i + ' img');"
-                               " return im ? [im.complete, im.naturalWidth] : null })")
-    assert imgs == [[True, 224], [True, 224]], imgs                     # the 28x28 image and the Grad-CAM map, 8x enlarged
+    from selenium.webdriver.support.ui import WebDriverWait
+    js = ("return ['photo', 'seen', 'cam'].map(i => { const im = document.querySelector('#' + i + ' img');"
+          " return im ? [im.complete, im.naturalWidth] : null })")
+    want = [[True, width[name]], [True, 224], [True, 224]]   # the photo as uploaded; the 28x28 image, Grad-CAM: 8x
+    loaded = lambda p: (lambda v: v if all(i and i[0] for i in v) else None)(p.execute_script(js))
+    imgs = WebDriverWait(page, 30).until(loaded)
+    assert imgs == want, imgs
 
 def test_not_an_image(page, files):
-    d, _ = files
+    d, *_ = files
     text = upload(page, d/'notes.png', answer_text)
-    assert text.startswith('Error: Cannot read the image file notes.png'), text
+    assert text == ('Error: Cannot read the image file notes.png (UnidentifiedImageError: cannot identify image file). '
+                    'Accepted: any format PIL reads (PNG, JPEG, ...).'), text          # one line, the name once
     assert 'Traceback' not in page.find_element(_by().TAG_NAME, 'body').text
 
 def test_oversized(page, files, server):
-    d, _ = files
+    d, *_ = files
     By = _by()
     body = lambda p: p.find_element(By.TAG_NAME, 'body').text
     msg = upload(page, d/'big.png', lambda p: 'exceed' in body(p) and body(p))

@@ -6,10 +6,16 @@ import numpy as np, pytest, torch
 from PIL import Image
 from fmnist_cnn.data import load_tensors, CLASSES
 from fmnist_cnn.model import load_model
-from fmnist_cnn.evaluation import (PHOTO_KINDS, MAX_SIDE, synth_photo, prepare_image, prepare_steps, predict,
-                                   fit_background, garment_mask, _load_rgb)
+from fmnist_cnn.photos import (PHOTO_KINDS, MAX_SIDE, synth_photo, prepare_image, prepare_steps, fit_background,
+                               garment_mask, load_rgb)
+from fmnist_cnn.evaluation import predict
 
-torch.set_num_threads(1)
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    "One PyTorch thread for this file's small computations (faster on a shared CPU), given back afterwards."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 @pytest.fixture(scope='module')
 def data(): return load_tensors(train=False)
@@ -32,20 +38,21 @@ def test_28x28_unchanged(data):
     for i in range(20): assert torch.equal(prepare_image(x[i]), x[i])
 
 def test_too_small_refused():
-    for img, size in [(np.zeros((7, 100)), '100x7'), (Image.new('RGB', (5, 5)), '5x5'), (torch.zeros(3, 40, 6), '6x40')]:
+    for img, size in [(np.zeros((7, 100)), '100x7'), (Image.new('RGB', (5, 5)), '5x5'),
+                      (torch.zeros(3, 40, 6), '6x40')]:
         with pytest.raises(ValueError, match=f'The image is {size} pixels .* at least 8'): prepare_image(img)
     assert prepare_image(np.zeros((8, 8))).shape == (1, 28, 28)
 
 def test_huge_image_bounded(tmp_path):
     "A 10,000 x 10,000 image is shrunk as it is loaded: the work array has at most MAX_SIDE pixels on a side."
     im = Image.new('L', (10_000, 10_000), 255); im.paste(0, (3_000, 2_000, 7_000, 8_000))   # a dark block on white
-    assert _load_rgb(im).shape == (MAX_SIDE, MAX_SIDE, 3)
+    assert load_rgb(im).shape == (MAX_SIDE, MAX_SIDE, 3)
     st = prepare_steps(im)
     assert st['photo'].shape == (MAX_SIDE, MAX_SIDE, 3) and st['x'].shape == (1, 28, 28) and st['x'].max() == 1
     a = np.zeros((6_001, 12_000), np.uint8)                   # arrays too, by block averaging
-    assert max(_load_rgb(a).shape) <= MAX_SIDE
+    assert max(load_rgb(a).shape) <= MAX_SIDE
     im.convert('RGB').save(tmp_path/'huge.jpg', quality=80)   # and files: JPEG decodes at a reduced scale
-    assert _load_rgb(tmp_path/'huge.jpg').shape == (MAX_SIDE, MAX_SIDE, 3)
+    assert load_rgb(tmp_path/'huge.jpg').shape == (MAX_SIDE, MAX_SIDE, 3)
 
 def test_background_and_mask():
     "A gradient background under a garment touching the edge is recovered, and the mask is the garment."

@@ -9,8 +9,9 @@ from torch import nn
 from fmnist_cnn.data import get_dls
 from fmnist_cnn.model import OriginalCNN
 from fmnist_cnn.data import atomic_write
-from fmnist_cnn.training import fit, set_seed, TrainingDiverged
-from fmnist_cnn.evaluation import load_model
+from fmnist_cnn.training import fit, TrainingDiverged
+from fmnist_cnn.loop import set_seed
+from fmnist_cnn.model import load_model
 
 CLI = str(Path(sys.executable).parent/'fmnist-cnn')   # the console script of this environment
 TRAIN = [CLI, 'train', '--epochs', '3', '--n-train', '2000', '--n-test', '500', '--valid', '0']
@@ -164,7 +165,9 @@ def test_second_run_into_the_same_folder_is_refused_and_a_killed_runs_lock_is_ta
         first.kill(); first.wait()                           # killed: its lock file stays, with its process id in it
     assert str(first.pid) in (out/'.lock').read_text()
     done = _epochs_done(out)
-    third = subprocess.run(SHORT + ['--epochs', str(done + 1), '--out', str(out), '--resume'], capture_output=True, text=True, timeout=600)
+    # resumed for one more epoch than done (so 40 -> done + 1 epochs: a changed recipe, allowed explicitly)
+    third = subprocess.run(SHORT + ['--epochs', str(done + 1), '--out', str(out), '--resume', '--allow-changed-recipe'],
+                           capture_output=True, text=True, timeout=600)
     assert third.returncode == 0, third.stderr
     assert f'was left locked by a run that did not finish (process {first.pid}' in third.stdout, third.stdout
     assert _epochs_done(out) == done + 1 and (out/'.lock').read_text() == ''
