@@ -31,6 +31,7 @@ set_seed(0); m = build_model({SPEC!r})
 hist = fit(m, shard(dls) if world > 1 else dls, epochs=2, lr=0.05, opt_func=partial(torch.optim.SGD, momentum=0.9),
            sched_func=None, progress=False, device='cpu', seed=0)
 if is_main(): torch.save(dict(sd=m.state_dict(), hist=hist), sys.argv[1])
+torch.distributed.destroy_process_group()     # stop gloo's threads before Python exits
 """
 
 def torchrun(n, *args, env=None, timeout=300):
