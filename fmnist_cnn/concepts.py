@@ -255,7 +255,7 @@ def grad_cam(model:nn.Module, x:torch.Tensor, # a model and one image (1, 28, 28
     return (cam/cam.max() if cam.max() > 0 else cam).cpu()
 
 def saliency(model:nn.Module, x:torch.Tensor, target:int=None) -> torch.Tensor:
-    "Saliency map (H, W): |d logit `target` / d pixel| for one image `x` (default target: the predicted class)."
+    "Saliency map (H, W): abs. gradient of logit `target` per pixel of one image `x` (default: the predicted class)."
     x = _as_batch(x).to(next(model.parameters()).device).requires_grad_(True)
     with torch.enable_grad(), train_mode(model, False):
         logits = model(x)
