@@ -97,7 +97,7 @@ def run_one(job:dict) -> dict:
     if job.get('compile'): ov['precision.compile'] = job['compile']
     out = (Path(job['weights_dir'])/f"{job['name'].replace('/', '_')}-s{job['seed']}"
            if group in ('best', 'frontier') and job.get('weights_dir') else None)
-    t0 = time.time()
+    t0, load0 = time.time(), os.getloadavg()[0]
     model, hist = train(RECIPES[recipe], out, device=job['device'], progress=False, n_train=job.get('n_train'), **ov)
     h = hist[-1]
     n_seen = sum(x.get('n_train_seen', 0) for x in hist) or len(hist)*(job.get('n_train') or 60_000 - ov.get('data', {}).get('valid', 10_000))
@@ -106,7 +106,8 @@ def run_one(job:dict) -> dict:
                 params=n_params(model), mflops=round(mf, 1), train_tflop=round(mf*1e6*n_seen*3/1e12, 3), images_seen=n_seen, epochs=len(hist), budget=job['budget'],
                 device=job['device_name'], concurrent_jobs=job['jobs'], train_time_s=round(sum(x['train_time'] for x in hist), 1),
                 wall_s=round(time.time() - t0, 1), valid_acc=round(1 - h['valid_err'], 4), test_acc=round(1 - h['test_err'], 4),
-                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), torch=torch.__version__, cpu=_cpu_name(), threads=torch.get_num_threads(), date=time.strftime('%Y-%m-%d'))
+                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), torch=torch.__version__, cpu=_cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads(),
+                load=[round(load0, 2), round(os.getloadavg()[0], 2)], date=time.strftime('%Y-%m-%d'))
 
 def _worker(q_in, q_out):
     while True:
@@ -127,6 +128,7 @@ def main():
     ap.add_argument('--deadline-min', type=float, default=None, help='start no run after this many minutes')
     ap.add_argument('--weights-dir', default=None, help="where the 'best' candidates' weights go")
     ap.add_argument('--n-train', type=int, default=None, help='a subset of the training images (smoke tests only)')
+    ap.add_argument('--stop-file', default=None, help='start no run once this file exists (the runs in flight finish)')
     ap.add_argument('--out', default='results/experiments.json')
     a = ap.parse_args()
     import torch
@@ -156,7 +158,8 @@ def main():
     for p in procs: p.start()
     pending, running = list(jobs), 0
     while pending or running:
-        while pending and running < a.jobs and time.time() - t0 < deadline: q_in.put(pending.pop(0)); running += 1
+        stop = a.stop_file and Path(a.stop_file).exists()
+        while pending and running < a.jobs and time.time() - t0 < deadline and not stop: q_in.put(pending.pop(0)); running += 1
         if not running: break
         status, r = q_out.get(); running -= 1
         if status == 'ok':
@@ -166,6 +169,7 @@ def main():
         else: print(f"[{time.time()-t0:6.0f}s] FAILED {r['job']['name']} seed {r['job']['seed']}: {r['error']}", flush=True)
     for _ in procs: q_in.put(None)
     for p in procs: p.join(timeout=5)
-    print(f'{len(recs)} records in {out}; {len(pending)} runs not started before the deadline', flush=True)
+    print(f'{len(recs)} records in {out}; {len(pending)} runs not started before the deadline or the stop file; '
+          f'this sitting took {time.time()-t0:.0f} s', flush=True)
 
 if __name__ == '__main__': main()
