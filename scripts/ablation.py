@@ -21,9 +21,10 @@ CONFIGS = {  # name: (what changes, overrides of RECIPES['modern'])
     'fp32':          ('float32 instead of bfloat16 autocast', {'precision.bf16': False}),
 }
 
-def run(name, epochs, seed):
+def run(name, epochs, seed, n_train=None, n_test=None):
     desc, ov = CONFIGS[name]
-    model, hist = train(RECIPES['modern'], progress=False, epochs=epochs, seed=seed, data=dict(valid=0), **ov)
+    model, hist = train(RECIPES['modern'], progress=False, epochs=epochs, seed=seed, data=dict(valid=0), n_train=n_train,
+                        n_test=n_test, **ov)
     return dict(config=name, change=desc, seed=seed, epochs=epochs, params=n_params(model), test_acc=1 - hist[-1]['test_err'],
                 train_time_s=sum(h['train_time'] for h in hist), wall_s=hist[-1]['elapsed'])
 
@@ -31,12 +32,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--epochs', type=int, default=4); ap.add_argument('--seeds', default='42')
     ap.add_argument('--only', default=','.join(CONFIGS)); ap.add_argument('--out', default='results/ablation.json')
+    ap.add_argument('--n-train', type=int, default=None); ap.add_argument('--n-test', type=int, default=None)  # quick runs (tests)
     a = ap.parse_args()
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     res = json.loads(out.read_text()) if out.exists() else []
     for name in a.only.split(','):
         for seed in map(int, a.seeds.split(',')):
-            r = run(name, a.epochs, seed); res.append(r)
+            r = run(name, a.epochs, seed, a.n_train, a.n_test); res.append(r)
             print(f"{name:<14} seed {seed}: {100*r['test_acc']:.2f}% in {r['train_time_s']:.0f} s", flush=True)
             out.write_text(json.dumps(res, indent=1))
     print(f"\n| configuration | change | params | test acc. ({a.epochs} epochs) | train time |\n|---|---|---|---|---|")

@@ -4,8 +4,8 @@ For each background type of `synth_photo` and the first N test images (seed = 10
 index), the photo goes through `prepare_image`, through `prepare_image` with the previous last step (one
 antialiased resize to 28x28 and sharpening 1 instead of thumbnail, subsampling and sharpening 0.25; see
 scripts/choose_photo_prep.py), and through the simple preprocessing of the first version (threshold crop, no
-background model); both shipped models classify the results, and the same images at 28x28 give the reference.
-Writes results/photos.json (read by chapter 03).
+background model); every shipped model classifies the results, and the same images at 28x28 give the reference.
+Writes results/photos.json (read by chapter 03's `photo_table` and `photo_prep_compare`).
 
     python scripts/bench_photos.py            # N=1000: about 10 minutes on one CPU thread
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
 from fmnist_cnn.data import load_tensors, CLASSES
-from fmnist_cnn.model import load_model
+from fmnist_cnn.model import load_model, shipped_weights
 from fmnist_cnn.photos import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist, load_gray
 
 def prepare_simple(img, thresh=0.1) -> torch.Tensor:
@@ -32,7 +32,9 @@ def photo_seed(kind:str, i:int) -> int: return 10_000*PHOTO_KINDS.index(kind) + 
 def main(n=1000, n_check=50, out='results/photos.json'):
     torch.set_num_threads(1); t0 = time.time()
     x, y = load_tensors(train=False); x, y = x[:n], y[:n]
-    models = {name: load_model(name) for name in ('original', 'modern')}
+    order = ['original', 'modern', 'tiny', 'small', 'best']
+    names = order + [m for m in shipped_weights() if m not in order]
+    models = {name: load_model(name).float() for name in names}                 # every shipped model, in float32
     with torch.no_grad(): ref = {name: m(x).argmax(1) for name, m in models.items()}
     res = dict(n=n, seeds='10,000 x background index + test image index', kinds=list(PHOTO_KINDS),
                acc_28x28={name: round((p == y).float().mean().item(), 4) for name, p in ref.items()}, photo={}, resize={}, simple={}, check={})

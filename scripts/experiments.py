@@ -98,7 +98,8 @@ def run_one(job:dict) -> dict:
     out = (Path(job['weights_dir'])/f"{job['name'].replace('/', '_')}-s{job['seed']}"
            if group in ('best', 'frontier') and job.get('weights_dir') else None)
     t0, load0 = time.time(), os.getloadavg()[0]
-    model, hist = train(RECIPES[recipe], out, device=job['device'], progress=False, n_train=job.get('n_train'), **ov)
+    model, hist = train(RECIPES[recipe], out, device=job['device'], progress=False, n_train=job.get('n_train'),
+                        n_test=job.get('n_test'), **ov)
     h = hist[-1]
     n_seen = sum(x.get('n_train_seen', 0) for x in hist) or len(hist)*(job.get('n_train') or 60_000 - ov.get('data', {}).get('valid', 10_000))
     mf = mflops(model.float())
@@ -128,6 +129,7 @@ def main():
     ap.add_argument('--deadline-min', type=float, default=None, help='start no run after this many minutes')
     ap.add_argument('--weights-dir', default=None, help="where the 'best' candidates' weights go")
     ap.add_argument('--n-train', type=int, default=None, help='a subset of the training images (smoke tests only)')
+    ap.add_argument('--n-test', type=int, default=None, help='a subset of the test images (smoke tests only)')
     ap.add_argument('--stop-file', default=None, help='start no run once this file exists (the runs in flight finish)')
     ap.add_argument('--out', default='results/experiments.json')
     a = ap.parse_args()
@@ -146,7 +148,7 @@ def main():
     order = [(n, s) for n in names if grid[n][0] == 'best' for s in seeds[:1]]          # the long candidates first, one seed
     order += [(n, s) for s in seeds for n in names if grid[n][0] == 'frontier']          # then the frontier's candidates
     order += [(n, s) for s in seeds for n in names if grid[n][0] == 'retro']             # then seed-major: breadth first
-    jobs = [dict(name=n, seed=s, budget=a.budget, epochs=a.epochs, compile=a.compile, jobs=a.jobs, n_train=a.n_train,
+    jobs = [dict(name=n, seed=s, budget=a.budget, epochs=a.epochs, compile=a.compile, jobs=a.jobs, n_train=a.n_train, n_test=a.n_test,
                  weights_dir=a.weights_dir, threads=max(1, (os.cpu_count() or 1)//a.jobs) if devices[0] == 'cpu' else None)
             for n, s in order if (n, s, a.budget) not in done]
     for i, j in enumerate(jobs): j['device'] = devices[i % len(devices)]; j['device_name'] = dev_name(j['device'])
@@ -156,7 +158,7 @@ def main():
     q_in, q_out = ctx.Queue(), ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(q_in, q_out), daemon=True) for _ in range(a.jobs)]
     for p in procs: p.start()
-    pending, running = list(jobs), 0
+    pending, running, failed = list(jobs), 0, []
     while pending or running:
         stop = a.stop_file and Path(a.stop_file).exists()
         while pending and running < a.jobs and time.time() - t0 < deadline and not stop: q_in.put(pending.pop(0)); running += 1
@@ -166,10 +168,12 @@ def main():
             recs.append(r); write_json(recs, out)
             print(f"[{time.time()-t0:6.0f}s] {r['name']:<30} seed {r['seed']}: valid {100*r['valid_acc']:.2f}%, test {100*r['test_acc']:.2f}%, "
                   f"{r['train_time_s']:.0f} s", flush=True)
-        else: print(f"[{time.time()-t0:6.0f}s] FAILED {r['job']['name']} seed {r['job']['seed']}: {r['error']}", flush=True)
+        else:
+            failed.append(r); print(f"[{time.time()-t0:6.0f}s] FAILED {r['job']['name']} seed {r['job']['seed']}: {r['error']}", flush=True)
     for _ in procs: q_in.put(None)
     for p in procs: p.join(timeout=5)
     print(f'{len(recs)} records in {out}; {len(pending)} runs not started before the deadline or the stop file; '
           f'this sitting took {time.time()-t0:.0f} s', flush=True)
+    if failed: sys.exit(f'{len(failed)} runs failed (above); the others are recorded, and a second call retries the failed ones')
 
 if __name__ == '__main__': main()

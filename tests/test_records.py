@@ -1,0 +1,81 @@
+"""Every script's record is one its reader can read: each script runs for real, on small subsets, into a temporary
+folder, and the functions the book reads that record with are fed what it wrote.
+
+The committed records are read by the same functions whenever the chapters run; this test catches the other half:
+a script whose output changed shape while its reader did not (`KeyError` in the book after a re-run).
+"""
+import json, os, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def run_script(script:str, *args, tmp:Path):
+    env = {**os.environ, 'FMNIST_PROGRESS': '0', 'PYTHONPATH': str(ROOT)}
+    r = subprocess.run([sys.executable, f'scripts/{script}', *map(str, args)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, f'{script} failed:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}'
+    return r.stdout
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    "A results folder the book's readers look into instead of results/."
+    from fmnist_cnn.retrospective import RESULTS_VAR
+    monkeypatch.setenv(RESULTS_VAR, str(tmp_path))
+    return tmp_path
+
+def test_time_to_acc(results):
+    from fmnist_cnn.retrospective import load_results, read_time_to_acc, comparison_table
+    run_script('bench_time_to_acc.py', '--seeds', '0,1', '--n-train', 256, '--n-test', 200, '--cap-minutes', 0.001,
+               '--out', results/'time_to_acc.json', tmp=results)
+    tta = read_time_to_acc(load_results('time_to_acc'))
+    assert [r['seed'] for r in tta['fast']] == [0, 1] and tta['original'] is not None
+    assert all(len(r['history']) == 3 and 0 <= r['test_acc'] <= 1 for r in tta['fast'])
+    row = next(l for l in comparison_table().splitlines() if 'fast recipe' in l)
+    assert 'mean of 2 seeds' in row, row
+
+def test_time_to_acc_committed_record():
+    "The committed record (the first format) still reads."
+    from fmnist_cnn.retrospective import load_results, read_time_to_acc
+    tta = read_time_to_acc(load_results('time_to_acc'))
+    assert tta['fast'] and tta['fast'][0]['reached'] is not None
+
+def test_experiments(results):
+    from fmnist_cnn.retrospective import (load_results, grid_status, grid_table, paired_diff, plot_cost, plot_curves,
+                                          TWO_BY_TWO)
+    out = results/'experiments.json'
+    run_script('experiments.py', '--budget', 'cpu', '--only', 'modern-cnn/modern-recipe,head-fc', '--seeds', '0,1',
+               '--epochs', 1, '--n-train', 640, '--n-test', 200, '--jobs', 1, '--out', out, tmp=results)
+    recs = load_results('experiments')
+    assert len(recs) == 4 and {r['name'] for r in recs} == {'modern-cnn/modern-recipe', 'head-fc'}
+    for r in recs:
+        assert r['train_tflop'] > 0 and r['cpu'] and r['threads'] >= 1 and r['cpu_capability'] and len(r['load']) == 2
+    assert 'cpu: 4 of 27 runs' in grid_status(recs)
+    t = grid_table(recs, ['modern-cnn/modern-recipe', 'head-fc'], 'cpu')
+    assert '| head-fc |' in t and '(base)' in t, t
+    assert paired_diff(recs, 'modern-cnn/modern-recipe', 'head-fc', 'cpu')['n'] == 2
+    plot_cost(recs); plot_curves(recs, TWO_BY_TWO, 'cpu')
+    before = out.read_text()                                             # resumable: a second run has nothing to do
+    assert '0 runs to do (4 recorded)' in run_script('experiments.py', '--budget', 'cpu', '--only',
+        'modern-cnn/modern-recipe,head-fc', '--seeds', '0,1', '--epochs', 1, '--n-train', 640, '--out', out, tmp=results)
+    assert out.read_text() == before
+
+def test_seeds(results):
+    "scripts/ablation.py's records (results/seeds.json) as the comparison table and the frontier read them."
+    from fmnist_cnn.retrospective import load_results
+    run_script('ablation.py', '--only', 'full', '--seeds', '0', '--epochs', 1, '--n-train', 640, '--n-test', 200,
+               '--out', results/'seeds.json', tmp=results)
+    (r,) = load_results('seeds')
+    assert r['epochs'] == 1 and 0 <= r['test_acc'] <= 1 and r['seed'] == 0
+
+def test_photos(tmp_path):
+    from fmnist_cnn.evaluation import photo_table, photo_prep_compare, photo_prep_table
+    from fmnist_cnn.model import shipped_weights
+    run_script('bench_photos.py', '--n', 3, '--out', tmp_path/'photos.json', tmp=tmp_path)
+    res = json.loads((tmp_path/'photos.json').read_text())
+    t = photo_table(res)
+    assert all(f'| {m} |' in t for m in shipped_weights()), t
+    assert photo_prep_compare(res).count('\n| ') == len(res['kinds']) + 1
+    run_script('choose_photo_prep.py', '--n', 3, '--out', tmp_path/'photo_prep.json', tmp=tmp_path)
+    t = photo_prep_table(json.loads((tmp_path/'photo_prep.json').read_text()))
+    assert '(chosen)' in t, t
