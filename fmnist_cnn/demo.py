@@ -7,7 +7,7 @@ __all__ = ['MAX_MB', 'MB', 'check_size', 'to_rgb', 'analyse', 'answer', 'DemoUna
            'launch_demo']
 
 # %% ../nbs/08_demo.ipynb #74e7388f
-import os
+import os, warnings
 from pathlib import Path
 
 # %% ../nbs/08_demo.ipynb #495582f2
@@ -76,7 +76,10 @@ class DemoUnavailable(ImportError):
 
 def _gradio():
     "Import Gradio; a clear DemoUnavailable if it is not installed."
-    try: import gradio
+    try:
+        with warnings.catch_warnings():      # tqdm (imported by Gradio) warns in a notebook without ipywidgets
+            warnings.filterwarnings('ignore', message='IProgress not found')
+            import gradio
     except ImportError as e:
         raise DemoUnavailable(f"the demo needs Gradio, which is not installed ({e}): "
                               f"pip install 'fmnist_cnn[demo]'") from None
