@@ -73,24 +73,31 @@ def grid_table(recs:list, names:list, budget:str, base:str='modern-cnn/modern-re
         v, t = mean_sd(r['valid_acc'] for r in rs), mean_sd(r['test_acc'] for r in rs)
         p = paired_diff(recs, base, n, budget) if n != base else None
         if p is None: diff = '(base)'
-        else: diff = _pm(p['mean'], p['sd']) + f" (SE {100*p['se']:.2f})" if p['se'] is not None else '-'
-        verdict = '' if p is None or p['se'] is None else ('effect' if p['effect'] else 'noise')
+        elif p['se'] is None: diff = '-'
+        else: diff = f"{100*p['mean']:+.2f} ± {100*p['sd']:.2f} (SE {100*p['se']:.2f})"
+        verdict = ('' if p is None else 'too few seeds' if p['n'] < 3 or p['se'] is None
+                   else 'effect' if p['effect'] else 'noise')
         rows.append(f"| {n} | {rs[0]['params']:,} | {rs[0]['mflops']:.1f} | {len(rs)} | {_pm(*v)} | {_pm(*t)} | "
                     f"{diff} | {verdict} |")
     return '\n'.join(rows)
 
 def grid_status(recs:list) -> str:
-    "How much of the CPU grid is recorded, on which machine, at what cost."
-    lines = []
+    "How much of the CPU grid is recorded, at what cost, on which machines; the grid's machine time against 3 hours."
+    lines, total = [], 0.
     for budget, names in [('cpu', TWO_BY_TWO + list(ABLATIONS)), ('cpu2x', TWO_BY_TWO)]:
         rs = [r for r in recs if r['budget'] == budget and r['name'] in names]
         if not rs: lines.append(f'{budget}: no runs recorded yet'); continue
-        cpus = sorted({f"{r['cpu']} ({r['threads']} threads x {r['concurrent_jobs']} runs)"
-                       for r in rs})
+        hours = lambda rr: sum(r['wall_s']/r['concurrent_jobs'] for r in rr)/3600   # runs in parallel share the time
+        total += hours(rs)
+        machines = {}
+        for r in rs: machines.setdefault(f"{r['cpu']}, {r.get('cpu_capability', '?')} kernels, "
+                                         f"{r['threads']} thread x {r['concurrent_jobs']} runs", []).append(r)
+        busy = sum(1 for r in rs if max(r.get('load') or [0]) > r['concurrent_jobs'] + 0.5)
         lines.append(f"{budget}: {len(rs)} of {3*len(names)} runs ({rs[0]['epochs']} epochs each), "
-                     f"{sum(r['train_tflop'] for r in rs):.0f} TFLOP of training, "
-                     f"{sum(r['wall_s'] for r in rs)/rs[0]['concurrent_jobs']/3600:.2f} h of machine time; "
-                     f"on {'; '.join(cpus)}")
+                     f"{sum(r['train_tflop'] for r in rs):.0f} TFLOP of training, {hours(rs):.2f} h of machine time: "
+                     + '; '.join(f"{len(rr)} on {m} ({hours(rr):.2f} h)" for m, rr in machines.items())
+                     + (f"; {busy} runs shared the cores with other work (load above the runs' count)" if busy else ''))
+    lines.append(f"the grid so far: {total:.2f} h of machine time on 2 cores (the limit set for it: 3 h)")
     return '\n'.join(lines)
 
 # %% ../nbs/04_retrospective.ipynb #e930b6aa
