@@ -91,6 +91,7 @@ def grid_status(recs:list) -> str:
         total += hours(rs)
         machines = {}
         for r in rs: machines.setdefault(f"{r['cpu']}, {r.get('cpu_capability', '?')} kernels, "
+                                         f"{'bf16' if r.get('bf16') else 'float32'} training, "
                                          f"{r['threads']} thread x {r['concurrent_jobs']} runs", []).append(r)
         busy = sum(1 for r in rs if max(r.get('load') or [0]) > r['concurrent_jobs'] + 0.5)
         lines.append(f"{budget}: {len(rs)} of {3*len(names)} runs ({rs[0]['epochs']} epochs each), "

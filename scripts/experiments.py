@@ -8,12 +8,15 @@ command can be stopped and run again. Choices are made on `valid_acc`; `test_acc
 
 Budgets: `cpu` is the grid sized for a 2-core CPU (chapter 04): every run trains for `CPU_EPOCHS` epochs, and every
 ModernCNN is narrowed to `CPU_ARGS` (widths 16, 32, 64: 33 MFLOPs per image, against the original CNN's 27), so
-the 2x2 compares networks of comparable cost and the five ablations start from that network. `cpu2x` repeats the
+the 2x2 compares networks of comparable cost and the five ablations start from that network; every run trains in
+float32, so that machines with native bfloat16 (where the recipes' `bf16='auto'` would switch it on, for the modern
+recipe but not the original) do the same arithmetic as those without. `cpu2x` repeats the
 2x2 at twice the epochs, so that the budget does not decide the answer. `full` trains each recipe for its own
 number of epochs at full width (30 for the original recipe, 18 for the modern one): a GPU's grid. `--jobs N`
 runs N processes at once (on a CPU each gets cores/N threads; on one GPU they fill each other's idle time;
 `--devices cuda:0,cuda:1` spreads them over several). Every record has `train_tflop` (MFLOPs per image x images
-seen x 3: the same on every machine), the CPU model and the thread count.
+seen x 3: the same on every machine), the CPU model, its kernel set, the training precision, the thread count and
+the load average around the run (a busy machine makes its seconds an upper bound).
 Usage: python scripts/experiments.py --budget cpu|cpu2x|full [--device cuda] [--seeds 0,1,2] [--jobs 1]
        [--group retro|best|frontier|all] [--only NAME,...] [--deadline-min M] [--out results/experiments.json]
 """
@@ -90,6 +93,7 @@ def run_one(job:dict) -> dict:
     ov = dict(ov) | {'seed': job['seed']}
     if job['budget'] in ('cpu', 'cpu2x'):
         ov['epochs'] = CPU_EPOCHS*(2 if job['budget'] == 'cpu2x' else 1)
+        ov['precision.bf16'] = False                             # the arithmetic held fixed: float32 on every machine
         if arch == 'ModernCNN':                                  # narrowed, with the variant's own changes on top
             margs = RECIPES['modern']['model']['args'] | CPU_ARGS | ov.pop('model.args', {}) | ov.get('model', {}).get('args', {})
             ov['model'] = dict(arch='ModernCNN', args=margs)
@@ -101,13 +105,17 @@ def run_one(job:dict) -> dict:
     model, hist = train(RECIPES[recipe], out, device=job['device'], progress=False, n_train=job.get('n_train'),
                         n_test=job.get('n_test'), **ov)
     h = hist[-1]
+    from fmnist_cnn.recipes import merge
+    from fmnist_cnn.loop import bf16_native
+    bf16 = merge(RECIPES[recipe], **{k: v for k, v in ov.items() if k != 'seed'})['precision']['bf16']
+    bf16 = bf16_native(job['device']) if bf16 == 'auto' else bool(bf16)        # the recipe's 'auto': where it is native
     n_seen = sum(x.get('n_train_seen', 0) for x in hist) or len(hist)*(job.get('n_train') or 60_000 - ov.get('data', {}).get('valid', 10_000))
     mf = mflops(model.float())
     return dict(name=job['name'], group=group, arch=arch, recipe=recipe, variant=variant, overrides=ov, seed=job['seed'],
                 params=n_params(model), mflops=round(mf, 1), train_tflop=round(mf*1e6*n_seen*3/1e12, 3), images_seen=n_seen, epochs=len(hist), budget=job['budget'],
                 device=job['device_name'], concurrent_jobs=job['jobs'], train_time_s=round(sum(x['train_time'] for x in hist), 1),
                 wall_s=round(time.time() - t0, 1), valid_acc=round(1 - h['valid_err'], 4), test_acc=round(1 - h['test_err'], 4),
-                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), torch=torch.__version__, cpu=_cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads(),
+                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), torch=torch.__version__, cpu=_cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(), bf16=bf16, threads=torch.get_num_threads(),
                 load=[round(load0, 2), round(os.getloadavg()[0], 2)], date=time.strftime('%Y-%m-%d'))
 
 def _worker(q_in, q_out):

@@ -50,6 +50,7 @@ def test_experiments(results):
     assert len(recs) == 4 and {r['name'] for r in recs} == {'modern-cnn/modern-recipe', 'head-fc'}
     for r in recs:
         assert r['train_tflop'] > 0 and r['cpu'] and r['threads'] >= 1 and r['cpu_capability'] and len(r['load']) == 2
+        assert isinstance(r['bf16'], bool)
     assert 'cpu: 4 of 27 runs' in grid_status(recs)
     t = grid_table(recs, ['modern-cnn/modern-recipe', 'head-fc'], 'cpu')
     assert '| head-fc |' in t and '(base)' in t, t
