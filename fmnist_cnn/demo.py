@@ -111,11 +111,13 @@ def make_demo(model, # the classifier
     return page
 
 # %% ../nbs/08_demo.ipynb #0c2d2e54
-def describe_weights(weights) -> str:
+def describe_weights(weights, model=None) -> str:
     "One line on a weights file or shipped model: its name, architecture, parameters and recorded test accuracy."
     path = weights_path(weights); meta = read_meta(path)
-    model = load_model(path)
-    acc = f", {100*meta['test_acc']:.2f}% on the Fashion-MNIST test set" if meta.get('test_acc') else ''
+    model = model or load_model(path)
+    n_test = meta.get('n_test') or 10_000
+    on = 'the Fashion-MNIST test set' if n_test == 10_000 else f'{n_test:,} Fashion-MNIST test images'
+    acc = f", {100*meta['test_acc']:.2f}% on {on}" if meta.get('test_acc') else ''
     return f"{path.stem}: {type(model).__name__}, {n_params(model):,} parameters{acc}"
 
 def launch_demo(weights:str='modern', # a .pt file, or a shipped model's name: original, modern, tiny, small, best
@@ -128,7 +130,8 @@ def launch_demo(weights:str='modern', # a .pt file, or a shipped model's name: o
     gr = _gradio()
     if not 0 < max_mb: raise ValueError(f"max_mb must be positive, got {max_mb}")
     if not 1 <= port <= 65535: raise ValueError(f"port must be between 1 and 65535, got {port}")
-    page = make_demo(load_model(weights), max_mb, about=describe_weights(weights))
+    model = load_model(weights)
+    page = make_demo(model, max_mb, about=describe_weights(weights, model))
     page.launch(server_name=host, server_port=port, share=False, max_file_size=int(max_mb*MB), inbrowser=False,
                 quiet=True, inline=False, prevent_thread_lock=not block)
     return page

@@ -5,31 +5,38 @@
 2. Given a folder of figures drawn by a fresh run of the notebooks (`FMNIST_FIGURES_CHECK=DIR` makes every
    `book_fig` call write there too; CI sets it for `make test`), each committed figure must say what the fresh one
    says: the same words in its titles, axis labels, legends and tick labels (matplotlib keeps each text of an
-   SVG as a comment). Numbers are masked, since another CPU may round a figure's last digit differently: the
-   check is for stale figures (a legend or an axis renamed since the file was written), not for pixels.
+   SVG as a comment). Numbers and class names are masked, since another CPU may round a figure's last digit or a
+   borderline prediction differently: the check is for stale figures (a legend or an axis renamed since the file
+   was written), not for pixels. Every figure a notebook draws in a cell that nbdev_test runs must be there.
 
 Usage: python scripts/check_figures.py [DRAWN_DIR]     (exit code 1 and one line per problem if anything is off)
 Fix a stale figure with `FMNIST_UPDATE_FIGURES=1` and a run of the notebook that draws it.
 """
 import json, re, sys
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import nbdev_skips               # which cells nbdev_test runs (the repository's own reading of directives)
+from fmnist_cnn.data import CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT/'images'
 _TEXT = re.compile(r'<!-- (.*?) -->', re.S)
 _NUM = re.compile(r'[-+−]?\d+(?:[.,]\d+)?(?:e[-+]?\d+)?')
 
-def words(svg:Path) -> set:
-    "The texts of a matplotlib SVG, numbers masked as '#'."
-    return {_NUM.sub('#', t).strip() for t in _TEXT.findall(svg.read_text(errors='replace'))}
+_CLASS = re.compile('|'.join(re.escape(c) for c in sorted(CLASSES, key=len, reverse=True)))
 
-def drawn_by_notebooks() -> dict:
-    "{image name: notebook} for every `book_fig(..., 'NAME')` call in the chapters."
+def words(svg:Path) -> set:
+    "The texts of a matplotlib SVG, numbers masked as '#' and class names as '<class>'."
+    return {_CLASS.sub('<class>', _NUM.sub('#', t)).strip() for t in _TEXT.findall(svg.read_text(errors='replace'))}
+
+def drawn_by_notebooks(run_only:bool=False) -> dict:
+    "{image name: notebook} for every `book_fig(..., 'NAME')` call in the chapters (`run_only`: in cells nbdev_test runs)."
     out = {}
     for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
         for c in json.loads(nb.read_text())['cells']:
-            if c['cell_type'] == 'code' and not ''.join(c['source']).startswith('#| hide'):   # not the tests' figures
-                for name in re.findall(r"book_fig\([^\n]*?,\s*'([\w.-]+)'\)", ''.join(c['source'])): out[name] = nb.name
+            src = ''.join(c['source'])
+            if c['cell_type'] != 'code' or src.startswith('#| hide') or (run_only and nbdev_skips(src)): continue
+            for name in re.findall(r"book_fig\([^\n]*?,\s*['\"]([\w.-]+)['\"]\)", src): out[name] = nb.name
     return out
 
 def shown() -> dict:
@@ -51,12 +58,14 @@ def problems(drawn_dir=None) -> list:
             for p in sorted(IMAGES.iterdir()) if p.suffix in ('.svg', '.png') and p.name not in made]
     if drawn_dir:
         drawn = {p.name: p for p in Path(drawn_dir).glob('*.svg')}
-        if not drawn: out.append(f'{drawn_dir} holds no figures: run the notebooks with FMNIST_FIGURES_CHECK={drawn_dir}')
+        out += [f'{nb} did not draw {name} in this run (run it with FMNIST_FIGURES_CHECK={drawn_dir})'
+                for name, nb in drawn_by_notebooks(run_only=True).items() if name not in drawn]
         for name, p in sorted(drawn.items()):
             committed = IMAGES/name
             if not committed.is_file(): out.append(f'{made.get(name, "a notebook")} draws {name}, which images/ lacks'); continue
             old, new = words(committed), words(p)
-            if old != new:
+            if not old or not new: out.append(f'{name}: no text found in the SVG (drawn with svg.fonttype other than path?)')
+            elif old != new:
                 out.append(f'images/{name} is stale ({made.get(name)} now draws it): only in the file '
                            f'{sorted(old - new)[:6]}, only in the fresh drawing {sorted(new - old)[:6]}')
     return out

@@ -115,7 +115,7 @@ def run_one(job:dict) -> dict:
                 params=n_params(model), mflops=round(mf, 1), train_tflop=round(mf*1e6*n_seen*3/1e12, 3), images_seen=n_seen, epochs=len(hist), budget=job['budget'],
                 device=job['device_name'], concurrent_jobs=job['jobs'], train_time_s=round(sum(x['train_time'] for x in hist), 1),
                 wall_s=round(time.time() - t0, 1), valid_acc=round(1 - h['valid_err'], 4), test_acc=round(1 - h['test_err'], 4),
-                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), torch=torch.__version__, cpu=_cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(), bf16=bf16, threads=torch.get_num_threads(),
+                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), n_test=job.get('n_test'), torch=torch.__version__, cpu=_cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(), bf16=bf16, threads=torch.get_num_threads(),
                 load=[round(load0, 2), round(os.getloadavg()[0], 2)], date=time.strftime('%Y-%m-%d'))
 
 def _worker(q_in, q_out):
@@ -149,7 +149,8 @@ def main():
     bad = [n for n in names if n not in grid]
     if bad: sys.exit(f'unknown names {bad}; the grid: {list(grid)}')
     out = Path(a.out); recs = json.loads(out.read_text()) if out.exists() else []
-    done = {(r['name'], r['seed'], r['budget']) for r in recs}
+    key = lambda name, seed, budget, n_train, n_test: (name, seed, budget, n_train, n_test)   # a quick run is not a real one
+    done = {key(r['name'], r['seed'], r['budget'], r.get('n_train'), r.get('n_test')) for r in recs}
     devices = (a.devices or a.device or ('cuda' if torch.cuda.is_available() else 'cpu')).split(',')
     dev_name = lambda d: torch.cuda.get_device_name(0) if d.startswith('cuda') else f'cpu ({os.cpu_count()} cores)'
     seeds = list(map(int, a.seeds.split(',')))
@@ -158,10 +159,10 @@ def main():
     order += [(n, s) for s in seeds for n in names if grid[n][0] == 'retro']             # then seed-major: breadth first
     jobs = [dict(name=n, seed=s, budget=a.budget, epochs=a.epochs, compile=a.compile, jobs=a.jobs, n_train=a.n_train, n_test=a.n_test,
                  weights_dir=a.weights_dir, threads=max(1, (os.cpu_count() or 1)//a.jobs) if devices[0] == 'cpu' else None)
-            for n, s in order if (n, s, a.budget) not in done]
+            for n, s in order if key(n, s, a.budget, a.n_train, a.n_test) not in done]
     for i, j in enumerate(jobs): j['device'] = devices[i % len(devices)]; j['device_name'] = dev_name(j['device'])
     print(f'{len(jobs)} runs to do ({len(done)} recorded), {a.jobs} at a time on {devices}', flush=True)
-    t0, deadline = time.time(), (a.deadline_min or math.inf)*60
+    t0, deadline = time.time(), (math.inf if a.deadline_min is None else a.deadline_min)*60
     ctx = mp.get_context('spawn')
     q_in, q_out = ctx.Queue(), ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(q_in, q_out), daemon=True) for _ in range(a.jobs)]

@@ -58,7 +58,11 @@ def test_experiments(results):
     plot_cost(recs); plot_curves(recs, TWO_BY_TWO, 'cpu')
     before = out.read_text()                                             # resumable: a second run has nothing to do
     assert '0 runs to do (4 recorded)' in run_script('experiments.py', '--budget', 'cpu', '--only',
-        'modern-cnn/modern-recipe,head-fc', '--seeds', '0,1', '--epochs', 1, '--n-train', 640, '--out', out, tmp=results)
+        'modern-cnn/modern-recipe,head-fc', '--seeds', '0,1', '--epochs', 1, '--n-train', 640, '--n-test', 200, '--out', out,
+        tmp=results)
+    assert out.read_text() == before
+    assert '4 runs to do (4 recorded)' in run_script('experiments.py', '--budget', 'cpu', '--only', 'modern-cnn/modern-recipe,head-fc',
+        '--seeds', '0,1', '--epochs', 1, '--n-train', 640, '--n-test', 100, '--jobs', 1, '--deadline-min', 0, '--out', out, tmp=results)
     assert out.read_text() == before
 
 def test_seeds(results):
@@ -80,3 +84,17 @@ def test_photos(tmp_path):
     run_script('choose_photo_prep.py', '--n', 3, '--out', tmp_path/'photo_prep.json', tmp=tmp_path)
     t = photo_prep_table(json.loads((tmp_path/'photo_prep.json').read_text()))
     assert '(chosen)' in t, t
+
+def test_bench_cpu(tmp_path):
+    "scripts/bench_cpu.py's record: the machine, its matmul rate, and per recipe and seed when the target was reached."
+    run_script('bench_cpu.py', '--recipes', 'fast', '--seeds', '0,1', '--n-train', 640, '--n-test', 200, '--target', 0.1,
+               '--out', tmp_path/'bench_cpu.json', tmp=tmp_path)
+    res = json.loads((tmp_path/'bench_cpu.json').read_text())
+    assert res['matmul_gflops'] > 0 and res['machine']['cpu'] and set(res['machine']['flags']) >= {'avx2', 'amx_tile'}
+    runs = res['runs']['fast']
+    assert [r['seed'] for r in runs] == [0, 1] and all(r['reached'] and r['reached']['epoch'] >= 1 for r in runs)
+    r = runs[0]
+    assert abs(r['train_tflop'] - r['mflops']*1e6*640*r['epochs']*3/1e12) < 1e-3      # the FLOP count's definition
+    assert abs(r['efficiency'] - r['train_gflops']/res['matmul_gflops']) < 1e-2
+    s = res['summary']['fast']
+    assert s['seeds'] == 2 and s['every_seed_reached'] and s['train_tflop_to_target']['sd'] is not None

@@ -1,0 +1,100 @@
+"""The CPU speedrun's benchmark: TFLOP and seconds to the original's 92.03%, against the machine's own matmul rate.
+
+In one run, on one machine:
+1. the machine: CPU model, kernel flags (AVX2, AVX-512, AVX512-BF16, AMX), PyTorch's kernel set, the thread count
+   training uses, the torch version, and its float32 matrix-multiply rate (`torch.mm` on 2048x2048, the median of
+   several timed rounds after a warm-up, with those threads);
+2. for each recipe of --recipes (the first is the baseline: `fast`, today's CPU recipe) and each of --seeds, a run of
+   `train` on all 60,000 training images (no validation split: the recipes were chosen before, on validation), the
+   test set evaluated after every epoch in float32 and outside the clock. Per seed: the epoch, training seconds and
+   training TFLOP (MFLOPs per image x images seen x 3) when the test accuracy first reaches --target, the final test
+   accuracy, and the achieved training rate (training FLOPs / training seconds) as a share of the matmul rate.
+   A recipe with test-time flipping counts its doubled inference FLOPs in `infer_mflops`.
+Run it on an otherwise idle machine: `load` records the load average before and after. Seconds compare only within
+one run of this script; TFLOP compare everywhere.
+Usage: python scripts/bench_cpu.py [--recipes fast,NAME] [--seeds 0,1,2,3,4] [--out results/bench_cpu.json]
+       (--n-train N --n-test N: a quick run on subsets, for the tests of the record's format only)
+"""
+import argparse, os, platform, statistics, time
+import torch
+from fmnist_cnn.data import write_json
+from fmnist_cnn.model import n_params, mflops
+from fmnist_cnn.recipes import RECIPES, merge
+from fmnist_cnn.loop import bf16_native
+from fmnist_cnn.training import train
+
+FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16')
+
+def machine() -> dict:
+    "The CPU's model name and kernel flags (Linux), PyTorch's kernel set, threads and version."
+    try: info = open('/proc/cpuinfo').read()
+    except OSError: info = ''
+    name = next((l.split(':', 1)[1].strip() for l in info.splitlines() if l.startswith('model name')),
+                platform.processor() or platform.machine())
+    flags = set(next((l.split(':', 1)[1].split() for l in info.splitlines() if l.startswith('flags')), []))
+    return dict(cpu=name, flags={f: f in flags for f in FLAGS}, cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                cores=os.cpu_count(), threads=torch.get_num_threads(), bf16_native=bf16_native('cpu'),
+                torch=torch.__version__)
+
+def matmul_gflops(n:int=2048, reps:int=10, rounds:int=5) -> float:
+    "float32 `torch.mm` rate (GFLOP/s) on n x n matrices with the current threads: median of `rounds` timed rounds."
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3): torch.mm(a, b)                                          # warm-up
+    rates = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(reps): torch.mm(a, b)
+        rates.append(2*n**3*reps/(time.perf_counter() - t)/1e9)
+    return statistics.median(rates)
+
+def run_seed(name:str, seed:int, target:float, mm:float, n_train=None, n_test=None) -> dict:
+    "Train recipe `name` from `seed` on all training images; when it first reached `target`, and at what rate."
+    model, hist = train(RECIPES[name], device='cpu', progress=False, seed=seed, data=dict(valid=0),
+                        n_train=n_train, n_test=n_test)
+    mf, n_img = mflops(model.float()), n_train or 60_000
+    tta = merge(RECIPES[name])['tricks']['tta_flip']
+    t = tflop = 0.; reached = None
+    for h in hist:
+        t += h['train_time']; tflop += mf*1e6*n_img*3/1e12
+        if reached is None and 1 - h['test_err'] >= target:
+            reached = dict(epoch=h['epoch'], train_s=round(t, 1), train_tflop=round(tflop, 3))
+    gflops = 1e3*tflop/t
+    return dict(recipe=name, seed=seed, params=n_params(model), mflops=round(mf, 2), infer_mflops=round(mf*(2 if tta else 1), 2),
+                epochs=len(hist), reached=reached, final_test_acc=round(1 - hist[-1]['test_err'], 4),
+                train_s=round(t, 1), train_tflop=round(tflop, 3), train_gflops=round(gflops, 1),
+                efficiency=round(gflops/mm, 3), test_curve=[round(1 - h['test_err'], 4) for h in hist])
+
+def summary(runs:list) -> dict:
+    "Mean and sample sd over the seeds, and whether every seed reached the target."
+    ms = lambda xs: dict(mean=round(statistics.mean(xs), 4), sd=round(statistics.stdev(xs), 4) if len(xs) > 1 else None)
+    hit = [r['reached'] for r in runs if r['reached']]
+    return dict(seeds=len(runs), every_seed_reached=len(hit) == len(runs), final_test_acc=ms([r['final_test_acc'] for r in runs]),
+                train_tflop_to_target=ms([h['train_tflop'] for h in hit]) if hit else None,
+                train_s_to_target=ms([h['train_s'] for h in hit]) if hit else None,
+                efficiency=ms([r['efficiency'] for r in runs]))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--recipes', default='fast'); ap.add_argument('--seeds', default='0,1,2,3,4')
+    ap.add_argument('--target', type=float, default=0.9203); ap.add_argument('--out', default='results/bench_cpu.json')
+    ap.add_argument('--n-train', type=int, default=None); ap.add_argument('--n-test', type=int, default=None)
+    a = ap.parse_args()
+    names, seeds = a.recipes.split(','), [int(s) for s in a.seeds.split(',')]
+    bad = [n for n in names if n not in RECIPES]
+    if bad: ap.error(f'unknown recipes {bad}; RECIPES has {list(RECIPES)}')
+    res = dict(machine=machine(), load=[round(os.getloadavg()[0], 2)], target=a.target, baseline=names[0],
+               n_train=a.n_train, n_test=a.n_test, date=time.strftime('%Y-%m-%d'))
+    res['matmul_gflops'] = round(matmul_gflops(), 1)
+    print(f"{res['machine']['cpu']} ({res['machine']['cpu_capability']}, {res['machine']['threads']} threads): "
+          f"float32 matmul {res['matmul_gflops']:.0f} GFLOP/s", flush=True)
+    res['runs'] = {n: [] for n in names}
+    for s in seeds:                                              # seed-major: the recipes interleave in time
+        for n in names:
+            r = run_seed(n, s, a.target, res['matmul_gflops'], a.n_train, a.n_test); res['runs'][n].append(r)
+            print(f"{n:>10} seed {s}: final {100*r['final_test_acc']:.2f}%, reached {r['reached']}, "
+                  f"{r['train_gflops']:.0f} GFLOP/s ({100*r['efficiency']:.0f}% of matmul)", flush=True)
+            res['summary'] = {k: summary(v) for k, v in res['runs'].items() if v}
+            write_json(res, a.out)
+    res['load'].append(round(os.getloadavg()[0], 2)); write_json(res, a.out)
+
+if __name__ == '__main__': main()
