@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['RESULTS_VAR', 'EFFECT_P', 'TWO_BY_TWO', 'ABLATIONS', 'ADDS_IDEA', 'ANCHORS', 'FRONTIER_ANCHORS', 'load_results',
-           'mean_sd', 'runs_of', 'effect_bar', 'paired', 'paired_diff', 'grid_table', 'grid_status', 'effect_words',
-           'idea_effect', 'two_by_two', 'plot_curves', 'plot_cost', 'read_time_to_acc', 'comparison_table',
-           'reliability', 'shipped_frontier']
+           'mean_sd', 'runs_of', 'effect_bar', 'paired', 'paired_diff', 'grid_table', 'grid_status', 'grid_projection',
+           'effect_words', 'idea_effect', 'two_by_two', 'plot_curves', 'plot_cost', 'read_time_to_acc',
+           'comparison_table', 'reliability', 'shipped_frontier']
 
 # %% ../nbs/04_retrospective.ipynb #4dc6bc13
 import json, statistics
@@ -107,15 +107,31 @@ def grid_status(recs:list) -> str:
                      + '; '.join(f"{len(rr)} on {m} ({hours(rr):.2f} h)" for m, rr in machines.items())
                      + (f"; {busy} runs shared the cores with other work (load above the runs' count)" if busy else ''))
     lines.append(f"the grid so far: {total:.2f} h of machine time on 2 cores (the limit set for it: 3 h)")
-    return '\n'.join(lines)
+    return '\n'.join(lines + grid_projection(recs))
+
+def grid_projection(recs:list) -> list:
+    "Per machine that ran every configuration at the `cpu` budget: the whole grid's hours at the pace measured there."
+    names, out = TWO_BY_TWO + list(ABLATIONS), []
+    by = {}
+    for r in recs:
+        if r['budget'] == 'cpu' and r['name'] in names:
+            by.setdefault((r['cpu'], r.get('cpu_capability', '?'), bool(r.get('bf16'))), []).append(r)
+    for (cpu, cap, bf16), rs in by.items():
+        pace = {n: statistics.mean(r['wall_s']/r['concurrent_jobs'] for r in rs if r['name'] == n) for n in names
+                if any(r['name'] == n for r in rs)}
+        if len(pace) < len(names): continue
+        h_cpu, h_2x = 3*sum(pace.values())/3600, 3*2*sum(pace[n] for n in TWO_BY_TWO)/3600   # 3 seeds; twice the epochs
+        out.append(f"at the pace measured on {cpu} ({cap} kernels, {'bf16' if bf16 else 'float32'}), the whole grid would "
+                   f"take {h_cpu + h_2x:.1f} h there ({h_cpu:.1f} h at 3 epochs, about {h_2x:.1f} h for the 2x2 at 6)")
+    return out
 
 # %% ../nbs/04_retrospective.ipynb #e930b6aa
-def effect_words(p:dict, what:str) -> str:
+def effect_words(p:dict, what:str, up:str='helps', down:str='hurts') -> str:
     "Plain words for a paired difference `p` (from `paired_diff` or `two_by_two`) of `what`, by the book's rule."
     if p['n'] < 3 or p['se'] is None: return f"{what}: {p['n']} paired seed{'s' if p['n'] != 1 else ''} so far, too few to judge"
     size = f"{100*p['mean']:+.2f} points of validation accuracy (SE {100*p['se']:.2f}, {p['n']} seeds)"
     if not p['effect']: return f"{what}: no effect detectable, {size}, within {effect_bar(p['n']):.1f} standard errors of zero"
-    return f"{what}: {'helps' if p['mean'] > 0 else 'hurts'}, {size}"
+    return f"{what}: {up if p['mean'] > 0 else down}, {size}"
 
 def idea_effect(recs:list, name:str, budget:str='cpu', base:str='modern-cnn/modern-recipe') -> dict:
     "The paired effect of having ablation `name`'s idea, whether the variant removes it from the base or adds it."
