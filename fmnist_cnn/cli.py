@@ -34,9 +34,10 @@ def cmd_recipes(name:str=None, # a recipe's name: show all its fields (default: 
     "List the recipes, or show every field of one as `--set` names them, with its value."
     from fmnist_cnn.recipes import RECIPES, flatten_recipe
     if name is None:
+        w = max(map(len, RECIPES))
         for n, r in RECIPES.items():
             aug = ', '.join(k for k, v in (r['data']['aug'] or {}).items() if v) or 'none'
-            print(f"{n:<9} {r['model']['arch']}, {r['opt']['name']} lr {r['opt']['lr']:g}, "
+            print(f"{n:<{w}} {r['model']['arch']}, {r['opt']['name']} lr {r['opt']['lr']:g}, "
                   f"{r['epochs']} epochs of batch {r['data']['bs']}, augmentation: {aug}")
         print('`fmnist-cnn recipes NAME` shows every field; `fmnist-cnn train --set FIELD=VALUE` changes one')
         return

@@ -216,7 +216,7 @@ class ResBlock(nn.Module):
         if not shortcut: self.short = None
         else:
             self.short = nn.Identity() if ni == nf and stride == 1 else nn.Sequential(
-                nn.AvgPool2d(stride) if stride > 1 else nn.Identity(), conv_bn(ni, nf, ks=1))
+                nn.AvgPool2d(stride, ceil_mode=True) if stride > 1 else nn.Identity(), conv_bn(ni, nf, ks=1))
             nn.init.zeros_(self.convs[-1][1].weight)     # each block starts as the identity ("zero-init" BN)
     def forward(self, x): return F.relu(self.convs(x) + (self.short(x) if self.short is not None else 0))
 
@@ -275,10 +275,11 @@ def build_model(spec:dict, # {'arch': a name in ARCHS, 'args': its constructor's
     except TypeError as e: raise ValueError(f"bad arguments for {arch}: {e}") from None
 
 # %% ../nbs/04_retrospective.ipynb #b7ab7b1b
-def mflops(model:nn.Module) -> float:
-    "Forward-pass MFLOPs per 28x28 image, counted by `torch.utils.flop_counter.FlopCounterMode`."
+def mflops(model:nn.Module, size:int=28, # the images' side: 28, or 14 for progressive resizing's halved images
+          ) -> float:
+    "Forward-pass MFLOPs per `size`x`size` image, counted by `torch.utils.flop_counter.FlopCounterMode`."
     from torch.utils.flop_counter import FlopCounterMode
-    x = torch.zeros(1, 1, 28, 28, device=next(model.parameters()).device)
+    x = torch.zeros(1, 1, size, size, device=next(model.parameters()).device)
     with train_mode(model, False), FlopCounterMode(display=False) as fc, torch.no_grad(): model(x)
     return fc.get_total_flops()/1e6
 

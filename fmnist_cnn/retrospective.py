@@ -91,9 +91,10 @@ def grid_table(recs:list, names:list, budget:str, base:str='modern-cnn/modern-re
 
 def grid_status(recs:list) -> str:
     "How much of the CPU grid is recorded, at what cost, on which machines; the grid's machine time against 3 hours."
-    lines, total = [], 0.
+    lines, total, complete = [], 0., True
     for budget, names in [('cpu', TWO_BY_TWO + list(ABLATIONS)), ('cpu2x', TWO_BY_TWO)]:
         rs = [r for r in recs if r['budget'] == budget and r['name'] in names]
+        complete &= len({(r['name'], r['seed']) for r in rs}) >= 3*len(names)
         if not rs: lines.append(f'{budget}: no runs recorded yet'); continue
         hours = lambda rr: sum(r['wall_s']/r['concurrent_jobs'] for r in rr)/3600   # runs in parallel share the time
         total += hours(rs)
@@ -106,7 +107,8 @@ def grid_status(recs:list) -> str:
                      f"{sum(r['train_tflop'] for r in rs):.0f} TFLOP of training, {hours(rs):.2f} h of machine time: "
                      + '; '.join(f"{len(rr)} on {m} ({hours(rr):.2f} h)" for m, rr in machines.items())
                      + (f"; {busy} runs shared the cores with other work (load above the runs' count)" if busy else ''))
-    lines.append(f"the grid so far: {total:.2f} h of machine time on 2 cores (the limit set for it: 3 h)")
+    lines.append(f"the {'whole grid' if complete else 'grid so far'}: {total:.2f} h of machine time on 2 cores "
+                 f"(the limit set for it: 3 h)")
     return '\n'.join(lines + grid_projection(recs))
 
 def grid_projection(recs:list) -> list:
@@ -265,6 +267,17 @@ def comparison_table(anchors:bool=True, # add the published results in `ANCHORS`
         rows.append(f"| **ModernCNN**, fast recipe (not shipped) | {f0['params']/1e6:.2f}M | {f0['mflops']:.0f} | "
                     f"{len(f0['history'])} | {statistics.mean(r['history'][-1]['elapsed'] for r in fast)/60:.1f} min, "
                     f"2-core CPU | {acc} | this repository (`results/time_to_acc.json`) |")
+    bench = load_results('bench_cpu')
+    if bench and 'speedrun-cpu' in bench.get('runs', {}):     # the CPU speedrun's record (chapter 09), 5 seeds
+        rs, s = bench['runs']['speedrun-cpu'], bench['summary']['speedrun-cpu']
+        acc, sd = mean_sd(r['final_test_acc'] for r in rs)
+        hit = 'every seed' if s['every_seed_reached'] else f"{sum(bool(r['reached']) for r in rs)} seeds"
+        rows.append(f"| **ModernCNN**, CPU speedrun (`speedrun-cpu` recipe, not shipped) | "
+                    f"{rs[0]['params']/1e6:.3f}M | {rs[0]['mflops']:.0f} | {rs[0]['epochs']} | "
+                    f"{s['train_tflop_to_target']['mean']:.1f} TFLOP, {s['train_s_to_target']['mean']:.0f} s on a "
+                    f"2-core {bench['machine']['cpu']} ({bench['machine']['cpu_capability']}) | {100*acc:.2f}% "
+                    f"({len(rs)} seeds, sample sd {100*sd:.2f}; {hit} at 92.03% or more) | "
+                    f"this repository (chapter 09, `results/bench_cpu.json`) |")
     return '\n'.join(rows + (ANCHORS if anchors else []))
 
 # %% ../nbs/04_retrospective.ipynb #1e1fa3db

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['HEADER', 'MIN_STEPS', 'save_checkpoint', 'load_checkpoint', 'check_writable', 'OutputLocked', 'lock_out',
-           'TrainingDiverged', 'cosine_sched', 'onecycle_sched', 'BatchTransformCB', 'fit', 'EMA', 'TTAFlip',
+           'TrainingDiverged', 'cosine_sched', 'onecycle_sched', 'BatchTransformCB', 'fit', 'EMA', 'TTAFlip', 'LowRes',
            'make_opt', 'make_sched', 'make_cbs', 'train', 'plot_history', 'HistoryTable']
 
 # %% ../nbs/02_training.ipynb #0ee83ee1
@@ -274,6 +274,18 @@ class TTAFlip(Callback):
     def after_pred(self, run):
         if not run.training: run.preds = (run.preds + run.model(run.xb.flip(-1)))/2      # (B, 10)
 
+class LowRes(Callback):
+    "Progressive resizing: the first `frac` of the training steps see images halved (2x2 average pooling)."
+    order = -5                                                     # after augmentation, before tricks that read xb
+    def __init__(self, frac:float=0.5): self.frac = frac
+    def before_fit(self, run): self.todo, self.done = round(self.frac*run.epochs*len(run.dls.train)), 0
+    def before_batch(self, run):
+        if not run.training: return
+        if self.done < self.todo: run.xb = F.avg_pool2d(run.xb, 2)  # (B, 1, 28, 28) -> (B, 1, 14, 14)
+        self.done += 1
+    def state_dict(self): return dict(done=self.done)
+    def load_state_dict(self, sd): self.done = sd['done']
+
 # %% ../nbs/02_training.ipynb #abe34758
 def make_opt(o:dict):
     "The optimizer factory of recipe field `opt`: opt_func(params, lr=...)."
@@ -289,7 +301,7 @@ def make_cbs(r:dict) -> list:
     "The callbacks of a recipe: its augmentation, then its tricks."
     aug, t = make_aug(r['data']['aug']), r['tricks']
     return [*([BatchTransformCB(aug)] if aug else []), *([EMA(t['ema'])] if t['ema'] else []),
-            *([TTAFlip()] if t['tta_flip'] else [])]
+            *([TTAFlip()] if t['tta_flip'] else []), *([LowRes(t['low_res'])] if t['low_res'] else [])]
 
 # %% ../nbs/02_training.ipynb #2ec7c04f
 MIN_STEPS = 300   # a one-cycle schedule over fewer optimizer steps than this may not learn at all

@@ -5,14 +5,18 @@ In one run, on one machine:
    training uses, the torch version, and its float32 matrix-multiply rate (`torch.mm` on 2048x2048, the median of
    several timed rounds after a warm-up, with those threads);
 2. for each recipe of --recipes (the first is the baseline: `fast`, today's CPU recipe) and each of --seeds, a run of
-   `train` on all 60,000 training images (no validation split: the recipes were chosen before, on validation), the
-   test set evaluated after every epoch in float32 and outside the clock. Per seed: the epoch, training seconds and
+   `train` on all 60,000 training images (no validation split: the recipes were chosen before, on validation), in
+   float32 whatever the recipe says (the same arithmetic on every machine, and for every recipe), the test set
+   evaluated after every epoch, outside the clock. Per seed: the epoch, training seconds and
    training TFLOP (MFLOPs per image x images seen x 3) when the test accuracy first reaches --target, the final test
    accuracy, and the achieved training rate (training FLOPs / training seconds) as a share of the matmul rate.
-   A recipe with test-time flipping counts its doubled inference FLOPs in `infer_mflops`.
+   A recipe with test-time flipping counts its doubled inference FLOPs in `infer_mflops`; progressive resizing's
+   halved images count at their own cost (`epoch_tflop`).
+3. with --exec, before the seeds: one full-size epoch of the last recipe run each way of `EXEC` (channels-first
+   layout, one thread, torch.compile with its compile time, bf16 autocast where native), in seconds and GFLOP/s.
 Run it on an otherwise idle machine: `load` records the load average before and after. Seconds compare only within
 one run of this script; TFLOP compare everywhere.
-Usage: python scripts/bench_cpu.py [--recipes fast,NAME] [--seeds 0,1,2,3,4] [--out results/bench_cpu.json]
+Usage: python scripts/bench_cpu.py [--recipes fast,NAME] [--seeds 0,1,2,3,4] [--exec] [--out results/bench_cpu.json]
        (--n-train N --n-test N: a quick run on subsets, for the tests of the record's format only)
 """
 import argparse, os, platform, statistics, time
@@ -22,6 +26,7 @@ from fmnist_cnn.model import n_params, mflops
 from fmnist_cnn.recipes import RECIPES, merge
 from fmnist_cnn.loop import bf16_native
 from fmnist_cnn.training import train
+from fmnist_cnn.speedrun import epoch_tflop
 
 FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16')
 
@@ -49,26 +54,59 @@ def matmul_gflops(n:int=2048, reps:int=10, rounds:int=5) -> float:
 
 def run_seed(name:str, seed:int, target:float, mm:float, n_train=None, n_test=None) -> dict:
     "Train recipe `name` from `seed` on all training images; when it first reached `target`, and at what rate."
-    model, hist = train(RECIPES[name], device='cpu', progress=False, seed=seed, data=dict(valid=0),
-                        n_train=n_train, n_test=n_test)
-    mf, n_img = mflops(model.float()), n_train or 60_000
-    tta = merge(RECIPES[name])['tricks']['tta_flip']
+    r = merge(RECIPES[name], seed=seed, data=dict(valid=0), **{'precision.bf16': False})   # float32 for every recipe
+    load0 = os.getloadavg()[0]
+    model, hist = train(r, device='cpu', progress=False, n_train=n_train, n_test=n_test)
+    model = model.float()
+    mf, n_img, tta = mflops(model), n_train or 60_000, r['tricks']['tta_flip']
+    tf = epoch_tflop(r, model, n_img)                              # progressive resizing counted at its own cost
     t = tflop = 0.; reached = None
-    for h in hist:
-        t += h['train_time']; tflop += mf*1e6*n_img*3/1e12
+    for h, x in zip(hist, tf):
+        t += h['train_time']; tflop += x
         if reached is None and 1 - h['test_err'] >= target:
             reached = dict(epoch=h['epoch'], train_s=round(t, 1), train_tflop=round(tflop, 3))
     gflops = 1e3*tflop/t
-    return dict(recipe=name, seed=seed, params=n_params(model), mflops=round(mf, 2), infer_mflops=round(mf*(2 if tta else 1), 2),
+    bf16 = bf16_native('cpu') if r['precision']['bf16'] == 'auto' else r['precision']['bf16']
+    return dict(recipe=name, seed=seed, params=n_params(model), mflops=round(mf, 2),
+                infer_mflops=round(mf*(2 if tta else 1), 2), bf16=bf16, low_res=r['tricks']['low_res'],
                 epochs=len(hist), reached=reached, final_test_acc=round(1 - hist[-1]['test_err'], 4),
                 train_s=round(t, 1), train_tflop=round(tflop, 3), train_gflops=round(gflops, 1),
-                efficiency=round(gflops/mm, 3), test_curve=[round(1 - h['test_err'], 4) for h in hist])
+                efficiency=round(gflops/mm, 3), test_curve=[round(1 - h['test_err'], 4) for h in hist],
+                epoch_train_s=[round(h['train_time'], 2) for h in hist],
+                load=[round(load0, 2), round(os.getloadavg()[0], 2)])
+
+EXEC = {  # execution variants of the new recipe: the same arithmetic (or bf16 where native), other ways to run it
+    'as recipe': {},
+    'channels_first': {'precision.channels_last': False},
+    'one thread': {},                                              # torch.set_num_threads(1) around the run
+    'torch.compile': {'precision.compile': True},                  # compile time included: it is part of the run
+    'bf16 autocast': {'precision.bf16': True},                     # only where native (AVX512-BF16, AMX)
+}
+
+def exec_variants(name:str, mm:float, n_train=None, n_test=None) -> dict:
+    "Seconds and GFLOP/s of one full-size training epoch of recipe `name` (seed 0), run each way of `EXEC`."
+    out = {}
+    for v, ov in EXEC.items():
+        if v == 'bf16 autocast' and not bf16_native('cpu'): out[v] = None; continue
+        r = merge(RECIPES[name], epochs=1, seed=0, data=dict(valid=0), **{'tricks.low_res': 0.}, **ov)  # full size
+        threads = torch.get_num_threads()
+        if v == 'one thread': torch.set_num_threads(1)
+        try: model, hist = train(r, device='cpu', progress=False, n_train=n_train, n_test=n_test)
+        finally: torch.set_num_threads(threads)
+        tf = epoch_tflop(r, model.float(), n_train or 60_000)[0]
+        t = hist[0]['train_time']
+        out[v] = dict(train_s=round(t, 2), train_gflops=round(1e3*tf/t, 1), efficiency=round(1e3*tf/t/mm, 3),
+                      test_acc=round(1 - hist[0]['test_err'], 4))
+        print(f"{name:>10} one epoch, {v:<15}: {t:6.1f} s, {1e3*tf/t:5.0f} GFLOP/s", flush=True)
+    return out
 
 def summary(runs:list) -> dict:
     "Mean and sample sd over the seeds, and whether every seed reached the target."
-    ms = lambda xs: dict(mean=round(statistics.mean(xs), 4), sd=round(statistics.stdev(xs), 4) if len(xs) > 1 else None)
+    ms = lambda xs: dict(mean=round(statistics.mean(xs), 4),
+                         sd=round(statistics.stdev(xs), 4) if len(xs) > 1 else None)
     hit = [r['reached'] for r in runs if r['reached']]
-    return dict(seeds=len(runs), every_seed_reached=len(hit) == len(runs), final_test_acc=ms([r['final_test_acc'] for r in runs]),
+    return dict(seeds=len(runs), every_seed_reached=len(hit) == len(runs),
+                final_test_acc=ms([r['final_test_acc'] for r in runs]),
                 train_tflop_to_target=ms([h['train_tflop'] for h in hit]) if hit else None,
                 train_s_to_target=ms([h['train_s'] for h in hit]) if hit else None,
                 efficiency=ms([r['efficiency'] for r in runs]))
@@ -78,6 +116,7 @@ def main():
     ap.add_argument('--recipes', default='fast'); ap.add_argument('--seeds', default='0,1,2,3,4')
     ap.add_argument('--target', type=float, default=0.9203); ap.add_argument('--out', default='results/bench_cpu.json')
     ap.add_argument('--n-train', type=int, default=None); ap.add_argument('--n-test', type=int, default=None)
+    ap.add_argument('--exec', action='store_true', help='first, one epoch of the last recipe run each way of EXEC')
     a = ap.parse_args()
     names, seeds = a.recipes.split(','), [int(s) for s in a.seeds.split(',')]
     bad = [n for n in names if n not in RECIPES]
@@ -87,6 +126,7 @@ def main():
     res['matmul_gflops'] = round(matmul_gflops(), 1)
     print(f"{res['machine']['cpu']} ({res['machine']['cpu_capability']}, {res['machine']['threads']} threads): "
           f"float32 matmul {res['matmul_gflops']:.0f} GFLOP/s", flush=True)
+    if a.exec: res['exec'] = {names[-1]: exec_variants(names[-1], res['matmul_gflops'], a.n_train, a.n_test)}
     res['runs'] = {n: [] for n in names}
     for s in seeds:                                              # seed-major: the recipes interleave in time
         for n in names:

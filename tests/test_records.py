@@ -88,7 +88,7 @@ def test_photos(tmp_path):
 def test_bench_cpu(tmp_path):
     "scripts/bench_cpu.py's record: the machine, its matmul rate, and per recipe and seed when the target was reached."
     run_script('bench_cpu.py', '--recipes', 'fast', '--seeds', '0,1', '--n-train', 640, '--n-test', 200, '--target', 0.1,
-               '--out', tmp_path/'bench_cpu.json', tmp=tmp_path)
+               '--exec', '--out', tmp_path/'bench_cpu.json', tmp=tmp_path)
     res = json.loads((tmp_path/'bench_cpu.json').read_text())
     assert res['matmul_gflops'] > 0 and res['machine']['cpu'] and set(res['machine']['flags']) >= {'avx2', 'amx_tile'}
     runs = res['runs']['fast']
@@ -98,3 +98,27 @@ def test_bench_cpu(tmp_path):
     assert abs(r['efficiency'] - r['train_gflops']/res['matmul_gflops']) < 1e-2
     s = res['summary']['fast']
     assert s['seeds'] == 2 and s['every_seed_reached'] and s['train_tflop_to_target']['sd'] is not None
+    ex = res['exec']['fast']                                   # --exec: one epoch of the last recipe, each way
+    assert set(ex) == {'as recipe', 'channels_first', 'one thread', 'torch.compile', 'bf16 autocast'}
+    assert all(v['train_s'] > 0 and v['train_gflops'] > 0 for v in ex.values() if v is not None)
+    assert (ex['bf16 autocast'] is None) == (not res['machine']['bf16_native'])
+    from fmnist_cnn.speedrun import bench_table, bench_ratio, machine_line
+    assert '| fast | 165,626 |' in bench_table(res) and bench_ratio(res, 'fast')['tflop'] == 1
+    assert res['machine']['cpu'] in machine_line(res)
+
+def test_speedrun(tmp_path):
+    "scripts/speedrun.py's record: per candidate and seed, the validation curve and the TFLOP of every epoch."
+    out = tmp_path/'speedrun.json'
+    run_script('speedrun.py', '--only', 'fast-2ep', '--seeds', '0,1,2', '--jobs', 1, '--n-train', 640, '--out', out,
+               tmp=tmp_path)
+    recs = json.loads(out.read_text())
+    assert sorted(r['seed'] for r in recs) == [0, 1, 2] and {r['name'] for r in recs} == {'fast-2ep'}
+    r = recs[0]
+    assert r['parent'] == 'fast' and r['recipe']['epochs'] == 2 and r['recipe']['precision']['bf16'] is False
+    assert len(r['valid_curve']) == 2 and r['valid_acc'] == r['valid_curve'][-1]
+    assert abs(r['train_tflop'] - r['mflops']*1e6*640*2*3/1e12) < 1e-3             # no halved images: MFLOPs x images x 3
+    from fmnist_cnn.speedrun import speed_table
+    assert '| fast-2ep | fast |' in speed_table(recs)
+    run_script('speedrun.py', '--only', 'fast-2ep', '--seeds', '0,1,2', '--jobs', 1, '--n-train', 640, '--out', out,
+               tmp=tmp_path)                                                      # resumable: nothing left to do
+    assert len(json.loads(out.read_text())) == 3

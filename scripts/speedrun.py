@@ -1,0 +1,146 @@
+"""The CPU speedrun's search: each idea a recipe plus overrides, tried on the validation split with several seeds.
+
+`CANDIDATES` below lists every candidate tried, in the order tried, each as (base, overrides, what it tries); the
+base is a recipe of `RECIPES` or an earlier candidate. A run trains on 50,000 images and evaluates the held-out
+10,000 (the validation split, the same in every run) after every epoch, outside the clock; the test set is not
+read (a 100-image subset keeps `train`'s per-epoch test pass cheap, and it is not recorded). Per run: the
+validation curve, training seconds and TFLOP per epoch (`epoch_tflop`: halved images counted at their own cost),
+the achieved GFLOP/s, the CPU and its kernel set, threads and load. Chapter 09 reads `results/speedrun.json`.
+Seconds compare only between runs of one sitting on one machine; TFLOP compare everywhere.
+Resumable: a (candidate, seed) already in --out is skipped.
+Usage: python scripts/speedrun.py [--only NAME,...] [--seeds 0,1,2] [--jobs 2] [--out results/speedrun.json]
+       (--n-train N: a quick run on a subset, for the tests of the record's format only)
+"""
+import argparse, json, multiprocessing as mp, os, sys, time
+from pathlib import Path
+
+_ARCH = lambda **a: dict(model=dict(arch='ModernCNN', args=a))
+CANDIDATES = {  # name: (base, overrides, what it tries)
+    'fast': ('fast', {'precision.bf16': False},
+             "today's CPU recipe: 3 epochs of a 0.17M-parameter ModernCNN, batch 128; float32 (as without bf16)"),
+    'fast-2ep': ('fast', dict(epochs=2), "the same, one epoch fewer"),
+    # fewer FLOPs per image: every stage downsamples (28 -> 14 -> 7 -> 4), one block per stage
+    'down-16': ('fast', _ARCH(widths=(16, 32, 64), depths=(1, 1, 1), stem=16, strides=(2, 2, 2)) | dict(epochs=4),
+                "every stage halves the resolution; widths 16-32-64 (5.4 MFLOPs), 4 epochs"),
+    'down-24': ('fast', _ARCH(widths=(24, 48, 96), depths=(1, 1, 1), stem=16, strides=(2, 2, 2)) | dict(epochs=2),
+                "every stage halves the resolution; widths 24-48-96 (11.1 MFLOPs), 2 epochs"),
+    'down-24-3ep': ('down-24', dict(epochs=3), "the same, 3 epochs"),
+    'down-32': ('fast', _ARCH(widths=(32, 64, 128), depths=(1, 1, 1), stem=16, strides=(2, 2, 2)) | dict(epochs=2),
+                "every stage halves the resolution; widths 32-64-128 (18.8 MFLOPs), 2 epochs"),
+    # progressive resizing: the first half of the steps on 14x14 images (a quarter of the work)
+    'down-24-3ep-lowres': ('down-24-3ep', {'tricks.low_res': 0.5}, "the first half of the steps at 14x14"),
+    # round 2, on the cheapest candidate above 92.5%: free ideas first (no training FLOPs), then the schedule
+    'down-16-flip': ('down-16', {'data.aug': dict(flip=0.5)}, "flip half the training images (free)"),
+    'down-16-tta': ('down-16', {'tricks.tta_flip': True}, "test-time flip (twice the inference FLOPs)"),
+    'down-16-flip-tta': ('down-16-flip', {'tricks.tta_flip': True}, "flip in training and at test time"),
+    'down-16-lr4': ('down-16', {'opt.lr': 0.4}, "twice the peak learning rate"),
+    'down-16-bs256': ('down-16', {'data.bs': 256, 'opt.lr': 0.4}, "batches of 256, the learning rate scaled with them"),
+    'down-16-5ep-lowres': ('down-16', {'epochs': 5, 'tricks.low_res': 0.3},
+                           "5 epochs, the first 30% of the steps at 14x14 (the same TFLOP as 4 epochs)"),
+    # round 3: flips lose (Fashion-MNIST's shoes all point left); batches of 256 run faster for the same accuracy
+    'bs512': ('down-16-bs256', {'data.bs': 512, 'opt.lr': 0.8}, "batches of 512, the learning rate scaled with them"),
+    'bs256-ema': ('down-16-bs256', {'tricks.ema': 0.98}, "evaluate an average of the weights (decay 0.98: ~50 steps)"),
+    'bs256-shift': ('down-16-bs256', {'data.aug': dict(shift=1)}, "shift the training images by up to 1 pixel"),
+    'bs256-ls0': ('down-16-bs256', {'loss.label_smoothing': 0.}, "no label smoothing"),
+    'bs256-wide-lowres': ('down-16-bs256', _ARCH(widths=(20, 40, 80), depths=(1, 1, 1), stem=16, strides=(2, 2, 2))
+                          | {'tricks.low_res': 0.5}, "widths 20-40-80 (8.0 MFLOPs), the first 2 of 4 epochs at 14x14"),
+    # round 4: progressive resizing gave the steadiest seeds; more of it, and the higher learning rate with it
+    'lowres-lr4': ('down-16-5ep-lowres', {'opt.lr': 0.4}, "twice the peak learning rate"),
+    'lowres-6ep': ('down-16-5ep-lowres', {'epochs': 6, 'tricks.low_res': 0.45},
+                   "6 epochs, the first 45% of the steps at 14x14 (about the same TFLOP)"),
+}
+
+def resolve(name:str) -> tuple:
+    "The `RECIPES` name and the accumulated overrides of candidate `name`."
+    from fmnist_cnn.recipes import _nest
+    base, ov, _ = CANDIDATES[name]
+    if base in CANDIDATES and base != name:
+        root, ov0 = resolve(base)
+        return root, _join(ov0, _nest(ov))
+    return base, _nest(ov)
+
+def _join(a:dict, b:dict) -> dict:
+    "Overrides `b` on top of overrides `a` (nested dicts merge; model args merge key by key)."
+    out = json.loads(json.dumps(a))
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict): out[k] = _join(out[k], v)
+        else: out[k] = v
+    return out
+
+def run_one(job:dict) -> dict:
+    "Train candidate `job['name']` from `job['seed']` on the 50,000 training images; its validation record."
+    import torch
+    torch.set_num_threads(job['threads'])
+    from fmnist_cnn.recipes import RECIPES, merge
+    from fmnist_cnn.training import train
+    from fmnist_cnn.model import n_params, mflops
+    from fmnist_cnn.loop import bf16_native
+    from fmnist_cnn.speedrun import epoch_tflop
+    root, ov = resolve(job['name'])
+    r = merge(RECIPES[root], **ov, seed=job['seed'])
+    load0 = os.getloadavg()[0]
+    model, hist = train(r, device='cpu', progress=False, n_train=job['n_train'], n_test=100)
+    n = job['n_train'] or 60_000 - r['data']['valid']
+    tf = epoch_tflop(r, model.float(), n)
+    t = sum(h['train_time'] for h in hist)
+    parent, _, what = CANDIDATES[job['name']]
+    return dict(name=job['name'], seed=job['seed'], parent=parent if parent != job['name'] else None, what=what,
+                base=root, overrides=ov, recipe=r, params=n_params(model),
+                mflops=round(mflops(model), 2), mflops_14=round(mflops(model, 14), 2), n_train=n,
+                epochs=len(hist), valid_curve=[round(1 - h['valid_err'], 4) for h in hist],
+                valid_acc=round(1 - hist[-1]['valid_err'], 4), epoch_tflop=[round(x, 4) for x in tf],
+                train_tflop=round(sum(tf), 3), train_s=round(t, 1), train_gflops=round(1e3*sum(tf)/t, 1),
+                epoch_train_s=[round(h['train_time'], 2) for h in hist],
+                bf16=bf16_native('cpu') if r['precision']['bf16'] == 'auto' else r['precision']['bf16'],
+                cpu=_cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(), threads=job['threads'],
+                jobs=job['jobs'], torch=torch.__version__, load=[round(load0, 2), round(os.getloadavg()[0], 2)],
+                date=time.strftime('%Y-%m-%d'))
+
+def _cpu_name() -> str:
+    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): import platform; return platform.processor() or platform.machine()
+
+def _worker(q_in, q_out):
+    while (job := q_in.get()) is not None:
+        try: q_out.put(('ok', run_one(job)))
+        except Exception as e: q_out.put(('error', dict(job=job, error=f'{type(e).__name__}: {e}')))
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--only', default=None, help='comma-separated candidate names (default: all)')
+    ap.add_argument('--seeds', default='0,1,2'); ap.add_argument('--jobs', type=int, default=2)
+    ap.add_argument('--n-train', type=int, default=None, help='a subset of the training images (format tests only)')
+    ap.add_argument('--stop-file', default=None, help='start no run once this file exists')
+    ap.add_argument('--out', default='results/speedrun.json')
+    a = ap.parse_args()
+    names = a.only.split(',') if a.only else list(CANDIDATES)
+    bad = [n for n in names if n not in CANDIDATES]
+    if bad: ap.error(f'unknown candidates {bad}; CANDIDATES has {list(CANDIDATES)}')
+    from fmnist_cnn.data import write_json
+    out = Path(a.out); recs = json.loads(out.read_text()) if out.exists() else []
+    key = lambda name, seed, n_train: (name, seed, n_train)
+    done = {key(r['name'], r['seed'], r['n_train'] if a.n_train else None) for r in recs
+            if not a.n_train or r['n_train'] == a.n_train}
+    seeds = [int(s) for s in a.seeds.split(',')]
+    threads = max(1, (os.cpu_count() or 1)//a.jobs)
+    jobs = [dict(name=n, seed=s, n_train=a.n_train, threads=threads, jobs=a.jobs) for s in seeds for n in names
+            if key(n, s, a.n_train) not in done]
+    print(f'{len(jobs)} runs to do, {a.jobs} at a time with {threads} threads each', flush=True)
+    ctx = mp.get_context('spawn'); q_in, q_out = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(q_in, q_out), daemon=True) for _ in range(a.jobs)]
+    for p in procs: p.start()
+    pending, running, failed, t0 = list(jobs), 0, [], time.time()
+    while pending or running:
+        while pending and running < a.jobs and not (a.stop_file and Path(a.stop_file).exists()):
+            q_in.put(pending.pop(0)); running += 1
+        if not running: break
+        status, r = q_out.get(); running -= 1
+        if status == 'ok':
+            recs.append(r); write_json(recs, out)
+            print(f"[{time.time()-t0:5.0f}s] {r['name']:<24} seed {r['seed']}: valid {100*r['valid_acc']:.2f}% "
+                  f"{r['valid_curve']}, {r['train_tflop']:.2f} TFLOP, {r['train_s']:.0f} s", flush=True)
+        else: failed.append(r); print(f"FAILED {r['job']['name']} seed {r['job']['seed']}: {r['error']}", flush=True)
+    for _ in procs: q_in.put(None)
+    if failed: sys.exit(f'{len(failed)} runs failed (above); a second call retries them')
+
+if __name__ == '__main__': main()
