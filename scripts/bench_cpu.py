@@ -16,6 +16,8 @@ In one run, on one machine:
    layout, one thread, torch.compile with its compile time, bf16 autocast where native), in seconds and GFLOP/s.
 Run it on an otherwise idle machine: `load` records the load average before and after. Seconds compare only within
 one run of this script; TFLOP compare everywhere.
+The book keeps two records: `results/bench_cpu.json` from a 2-core AVX2 machine (the speedrun's target kind) and
+`results/bench_cpu_avx512.json` from a 2-core AVX-512 machine (`--out`); chapter 09 reads both.
 Usage: python scripts/bench_cpu.py [--recipes fast,NAME] [--seeds 0,1,2,3,4] [--exec] [--out results/bench_cpu.json]
        (--n-train N --n-test N: a quick run on subsets, for the tests of the record's format only)
 """
