@@ -39,6 +39,8 @@ def torchrun(n, *args, env=None, timeout=300):
     return subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={n}', *args],
                           capture_output=True, text=True, env=env, timeout=timeout)
 
+TOL = 1e-4    # two processes match one up to float32 rounding
+
 def reference(world=2):
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(256, 1, 28, 28, generator=g), torch.randint(0, 10, (256,), generator=g)
@@ -58,9 +60,11 @@ def test_two_processes_match_one(tmp_path):
     params = [k for k in ref if 'running' not in k and 'num_batches' not in k]
     assert len(params) > 20
     diff = max((ddp['sd'][k] - ref[k]).abs().max().item() for k in params)
-    assert diff < 1e-5, diff
+    # float32 rounding: the gradients are summed in another order, and 8 momentum steps carry it on; the size
+    # depends on the kernel set (2e-7 with AVX2/AVX-512 kernels, 2e-5 with ATEN_CPU_CAPABILITY=default)
+    assert diff < TOL, diff
     full = reference(world=1)     # control: batch norm over whole batches gives visibly different weights
-    assert max((ddp['sd'][k] - full[k]).abs().max().item() for k in params) > 100*diff
+    assert max((ddp['sd'][k] - full[k]).abs().max().item() for k in params) > 10*TOL
     assert len(ddp['hist']) == 2 and all(0 <= h['test_err'] <= 1 for h in ddp['hist'])
 
 def test_cli_under_torchrun_writes_loadable_weights(tmp_path):
