@@ -244,13 +244,19 @@ class ModernCNN(nn.Sequential):
                  head:str='gap', # 'gap': global average pooling + linear; 'fc': flatten + 2-layer MLP (ablation)
                  block:str='res', # 'res' (residual), 'plain' (no shortcut) or 'mbconv' (inverted residual, depth-wise)
                  strides=(1, 2, 2), # stride of each stage's first block: when the resolution halves
+                 patch:int=1, # 1: a 3x3 stem at full resolution; p > 1: a p x p "patchify" stem of stride p (ConvNeXt)
                  n_classes:int=10):
         blocks = dict(res=ResBlock, plain=partial(ResBlock, shortcut=False), mbconv=MBConv)
         if block not in blocks: raise ValueError(f"block must be one of {list(blocks)}, got {block!r}")
         if head not in ('gap', 'fc'): raise ValueError(f"head must be 'gap' or 'fc', got {head!r}")
         if not len(widths) == len(depths) == len(strides):
             raise ValueError(f"widths, depths and strides need one entry per stage, got {widths}, {depths}, {strides}")
-        layers, ni, size = [conv_bn(1, stem), nn.ReLU(inplace=True)], stem, 28      # (B, stem, 28, 28)
+        if not isinstance(patch, int) or not 1 <= patch <= 7:
+            raise ValueError(f"patch must be an integer from 1 (a 3x3 stem) to 7, got {patch!r}")
+        size = 28//patch                              # a patchify stem: one output pixel per p x p patch, no overlap
+        first = conv_bn(1, stem) if patch == 1 else nn.Sequential(nn.Conv2d(1, stem, patch, patch, bias=False),
+                                                                  nn.BatchNorm2d(stem))
+        layers, ni = [first, nn.ReLU(inplace=True)], stem                      # (B, stem, 28/patch, 28/patch)
         for nf, d, s in zip(widths, depths, strides):
             for j in range(d):
                 layers.append(blocks[block](ni, nf, stride=s if j == 0 else 1)); ni = nf
@@ -261,7 +267,7 @@ class ModernCNN(nn.Sequential):
                          nn.Linear(256, n_classes)]
         super().__init__(*layers)
         self.args = dict(widths=list(widths), depths=list(depths), stem=stem, head=head, block=block,
-                         strides=list(strides), n_classes=n_classes)   # saved beside the weights (`model_spec`)
+                         strides=list(strides), patch=patch, n_classes=n_classes)   # saved beside the weights
 
 # %% ../nbs/04_retrospective.ipynb #1e219246
 ARCHS = {'OriginalCNN': OriginalCNN, 'ModernCNN': ModernCNN}   # every architecture `build_model` can build, by name

@@ -44,7 +44,13 @@ def speed_summary(recs:list, name:str) -> dict:
                 params=rs[0]['params'], mflops=rs[0]['mflops'], epochs=rs[0]['epochs'],
                 tflop=statistics.mean(r['train_tflop'] for r in rs), valid=mean_sd(v), lowest=min(v),
                 seconds=mean_sd(r['train_s'] for r in rs), gflops=statistics.mean(r['train_gflops'] for r in rs),
-                machines=sorted({f"{r['cpu']} ({r['cpu_capability']}), {r['threads']} thread(s)" for r in rs}))
+                machines=sorted({f"{r['cpu']} ({r['cpu_capability']}), {r['threads']} thread(s)" for r in rs}),
+                timing=', '.join(sorted({_timing(r) for r in rs})))
+
+def _timing(r:dict) -> str:
+    "How a search run was timed: its threads, and how many runs shared the machine."
+    t = f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}"
+    return f"{t}, {r['jobs']} at a time" if r.get('jobs', 1) > 1 else f"{t}, alone"
 
 def speed_verdict(recs:list, name:str) -> str:
     "How candidate `name` compares with the one it was built on: paired validation difference and cost ratio."
@@ -72,12 +78,13 @@ def speed_table(recs:list, names:list=None) -> str:
     "Markdown: every candidate (or `names`) with its cost, validation accuracy over seeds and verdict."
     names = names or search_order(recs)
     rows = ['| candidate | built on | parameters | MFLOPs | epochs | TFLOP | valid (%) | lowest seed (%) | '
-            'seconds | against what it is built on |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
+            'seconds | timed with | against what it is built on |',
+            '|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|']
     for n in names:
         s = speed_summary(recs, n)
         rows.append(f"| {n} | {s['parent'] or '-'} | {s['params']:,} | {s['mflops']:.1f} | {s['epochs']} | "
                     f"{s['tflop']:.2f} | {_pm(*s['valid'])} | {100*s['lowest']:.2f} | "
-                    f"{_pm(*s['seconds'], k=1, digits=0)} | "
+                    f"{_pm(*s['seconds'], k=1, digits=0)} | {s['timing']} | "
                     f"{speed_verdict(recs, n)} |")
     return '\n'.join(rows)
 
@@ -108,7 +115,8 @@ def machine_line(res:dict) -> str:
     "The machine of a `bench_cpu.json` record, in words."
     m = res['machine']
     flags = ', '.join(f for f, on in m['flags'].items() if on) or 'none of ' + ', '.join(m['flags'])
-    return (f"{m['cpu']}, {m['cores']} cores ({flags}; PyTorch's {m['cpu_capability']} kernels), "
+    gen = f" (family {m['cpu_family']}, model {m['cpu_model']})" if m.get('cpu_family') else ''   # older records: none
+    return (f"{m['cpu']}{gen}, {m['cores']} cores ({flags}; PyTorch's {m['cpu_capability']} kernels), "
             f"{m['threads']} threads, "
             f"torch {m['torch']}: float32 matmul {res['matmul_gflops']:.0f} GFLOP/s")
 

@@ -1,7 +1,8 @@
 """The CPU speedrun's benchmark: TFLOP and seconds to the original's 92.03%, against the machine's own matmul rate.
 
 In one run, on one machine:
-1. the machine: CPU model, kernel flags (AVX2, AVX-512, AVX512-BF16, AMX), PyTorch's kernel set, the thread count
+1. the machine: CPU model (name, family and model number), kernel flags (AVX2, AVX-512, AVX512-BF16, AMX),
+   PyTorch's kernel set, the thread count
    training uses, the torch version, and its float32 matrix-multiply rate (`torch.mm` on 2048x2048, the median of
    several timed rounds after a warm-up, with those threads);
 2. for each recipe of --recipes (the first is the baseline: `fast`, today's CPU recipe) and each of --seeds, a run of
@@ -39,7 +40,12 @@ def machine() -> dict:
     name = next((l.split(':', 1)[1].strip() for l in info.splitlines() if l.startswith('model name')),
                 platform.processor() or platform.machine())
     flags = set(next((l.split(':', 1)[1].split() for l in info.splitlines() if l.startswith('flags')), []))
-    return dict(cpu=name, flags={f: f in flags for f in FLAGS}, cpu_capability=torch.backends.cpu.get_cpu_capability(),
+    field = lambda k: next((l.split(':', 1)[1].strip() for l in info.splitlines()
+                            if l.split(':')[0].strip() == k), None)
+    # a virtual machine may name only the vendor ('AMD EPYC'): family and model tell its generation (26: Zen 5)
+    return dict(cpu=name, cpu_family=field('cpu family'), cpu_model=field('model'),
+                flags={f: f in flags for f in FLAGS},
+                cpu_capability=torch.backends.cpu.get_cpu_capability(),
                 cores=os.cpu_count(), threads=torch.get_num_threads(), bf16_native=bf16_native('cpu'),
                 torch=torch.__version__)
 

@@ -48,6 +48,20 @@ CANDIDATES = {  # name: (base, overrides, what it tries)
     'lowres-lr4': ('down-16-5ep-lowres', {'opt.lr': 0.4}, "twice the peak learning rate"),
     'lowres-6ep': ('down-16-5ep-lowres', {'epochs': 6, 'tricks.low_res': 0.45},
                    "6 epochs, the first 45% of the steps at 14x14 (about the same TFLOP)"),
+    # round 5, on another 2-core machine and timed as the record runs (one run at a time, 2 threads): in the AVX2
+    # record a 14x14 epoch took half the time of a full-size one for a quarter of the FLOPs, so fewer, full-size
+    # steps and larger batches may cost fewer seconds
+    'r5-ref': ('down-16-5ep-lowres', {}, "the recipe of record (speedrun-cpu), timed in this round"),
+    'r5-4ep': ('down-16', {}, "4 full-size epochs (down-16), timed in this round"),
+    'r5-4ep-lowres': ('down-16-5ep-lowres', {'epochs': 4}, "4 epochs, the first 30% of the steps at 14x14"),
+    'r5-bs256': ('down-16-bs256', {}, "4 full-size epochs of batch 256 (down-16-bs256), timed in this round"),
+    'r5-bs256-lowres': ('down-16-bs256', {'epochs': 5, 'tricks.low_res': 0.3},
+                        "batches of 256, 5 epochs, the first 30% of the steps at 14x14"),
+    # round 6: the 28x28 stem and the stride-2 block that reads it do little arithmetic on the largest activations;
+    # a 2x2 "patchify" stem (ConvNeXt's) of stride 2 starts at 14x14 instead, the stages unchanged
+    'patch2': ('r5-4ep', {'model.args': dict(patch=2, strides=(1, 2, 2))},
+               "a 2x2 patchify stem of stride 2: stages at 14, 7 and 4 pixels as before, nothing at 28x28"),
+    'patch2-lowres': ('patch2', {'epochs': 5, 'tricks.low_res': 0.3}, "5 epochs, the first 30% of the steps at 14x14"),
 }
 
 def resolve(name:str) -> tuple:

@@ -105,6 +105,8 @@ def test_bench_cpu(tmp_path):
     from fmnist_cnn.speedrun import bench_table, bench_ratio, machine_line
     assert '| fast | 165,626 |' in bench_table(res) and bench_ratio(res, 'fast')['tflop'] == 1
     assert res['machine']['cpu'] in machine_line(res)
+    if Path('/proc/cpuinfo').exists():                           # Linux: the generation beside the vendor's name
+        assert res['machine']['cpu_family'] and f"family {res['machine']['cpu_family']}" in machine_line(res)
 
 def test_speedrun(tmp_path):
     "scripts/speedrun.py's record: per candidate and seed, the validation curve and the TFLOP of every epoch."
@@ -122,3 +124,21 @@ def test_speedrun(tmp_path):
     run_script('speedrun.py', '--only', 'fast-2ep', '--seeds', '0,1,2', '--jobs', 1, '--n-train', 640, '--out', out,
                tmp=tmp_path)                                                      # resumable: nothing left to do
     assert len(json.loads(out.read_text())) == 3
+
+def test_speedrun_candidates():
+    "Every candidate of the search, from its chain of overrides, is a valid recipe whose network builds and runs."
+    import importlib.util, torch
+    from fmnist_cnn.recipes import RECIPES, merge, check_recipe
+    from fmnist_cnn.model import build_model, mflops
+    spec = importlib.util.spec_from_file_location('speedrun_script', ROOT/'scripts'/'speedrun.py')
+    sr = importlib.util.module_from_spec(spec); spec.loader.exec_module(sr)
+    recs = {r['name']: r for r in json.loads((ROOT/'results'/'speedrun.json').read_text())}
+    for name in sr.CANDIDATES:
+        root, ov = sr.resolve(name)
+        r = check_recipe(merge(RECIPES[root], **ov))
+        m = build_model(r['model']).eval()
+        assert m(torch.zeros(2, 1, 28, 28)).shape == (2, 10) and m(torch.zeros(2, 1, 14, 14)).shape == (2, 10)
+        if name in recs:                                        # the committed record ran this very recipe
+            assert json.loads(json.dumps(r)) == recs[name]['recipe'] | {'seed': r['seed']}, name
+            assert abs(mflops(m) - recs[name]['mflops']) < 0.01, name
+    assert sr.resolve('patch2')[1]['model']['args']['patch'] == 2
