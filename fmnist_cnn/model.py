@@ -245,6 +245,7 @@ class ModernCNN(nn.Sequential):
                  block:str='res', # 'res' (residual), 'plain' (no shortcut) or 'mbconv' (inverted residual, depth-wise)
                  strides=(1, 2, 2), # stride of each stage's first block: when the resolution halves
                  patch:int=1, # 1: a 3x3 stem at full resolution; p > 1: a p x p "patchify" stem of stride p (ConvNeXt)
+                 stem_stride:int=1, # 2: the 3x3 stem strides by 2 (overlapping windows, as ResNet's): stages from 14x14
                  n_classes:int=10):
         blocks = dict(res=ResBlock, plain=partial(ResBlock, shortcut=False), mbconv=MBConv)
         if block not in blocks: raise ValueError(f"block must be one of {list(blocks)}, got {block!r}")
@@ -253,10 +254,12 @@ class ModernCNN(nn.Sequential):
             raise ValueError(f"widths, depths and strides need one entry per stage, got {widths}, {depths}, {strides}")
         if not isinstance(patch, int) or not 1 <= patch <= 7:
             raise ValueError(f"patch must be an integer from 1 (a 3x3 stem) to 7, got {patch!r}")
-        size = 28//patch                              # a patchify stem: one output pixel per p x p patch, no overlap
-        first = conv_bn(1, stem) if patch == 1 else nn.Sequential(nn.Conv2d(1, stem, patch, patch, bias=False),
-                                                                  nn.BatchNorm2d(stem))
-        layers, ni = [first, nn.ReLU(inplace=True)], stem                      # (B, stem, 28/patch, 28/patch)
+        if type(stem_stride) is not int or stem_stride not in (1, 2) or (stem_stride == 2 and patch > 1):
+            raise ValueError(f"stem_stride must be 1 or 2 (and 1 with a patchify stem), got {stem_stride!r}")
+        size = 28//patch//stem_stride                 # a patchify stem: one output pixel per p x p patch, no overlap
+        first = (conv_bn(1, stem, stride=stem_stride) if patch == 1 else
+                 nn.Sequential(nn.Conv2d(1, stem, patch, patch, bias=False), nn.BatchNorm2d(stem)))
+        layers, ni = [first, nn.ReLU(inplace=True)], stem                      # (B, stem, size, size): 28, 14 or 28/p
         for nf, d, s in zip(widths, depths, strides):
             for j in range(d):
                 layers.append(blocks[block](ni, nf, stride=s if j == 0 else 1)); ni = nf
@@ -267,7 +270,8 @@ class ModernCNN(nn.Sequential):
                          nn.Linear(256, n_classes)]
         super().__init__(*layers)
         self.args = dict(widths=list(widths), depths=list(depths), stem=stem, head=head, block=block,
-                         strides=list(strides), patch=patch, n_classes=n_classes)   # saved beside the weights
+                         strides=list(strides), patch=patch, stem_stride=stem_stride,
+                         n_classes=n_classes)                                             # saved beside the weights
 
 # %% ../nbs/04_retrospective.ipynb #1e219246
 ARCHS = {'OriginalCNN': OriginalCNN, 'ModernCNN': ModernCNN}   # every architecture `build_model` can build, by name

@@ -18,7 +18,7 @@ runs N processes at once (on a CPU each gets cores/N threads; on one GPU they fi
 seen x 3: the same on every machine), the CPU model, its kernel set, the training precision, the thread count and
 the load average around the run (a busy machine makes its seconds an upper bound).
 Usage: python scripts/experiments.py --budget cpu|cpu2x|full [--device cuda] [--seeds 0,1,2] [--jobs 1]
-       [--group retro|best|frontier|all] [--only NAME,...] [--deadline-min M] [--out results/experiments.json]
+       [--group retro|best|frontier|spread|all] [--only NAME,...] [--deadline-min M] [--out results/experiments.json]
 """
 import argparse, json, math, multiprocessing as mp, os, sys, time
 from pathlib import Path
@@ -75,6 +75,9 @@ def _grid():
         'best-d': ('best', 'ModernCNN', 'modern', 'candidate: best-b for 200 epochs',
                    long | {'epochs': 200, 'model.args': dict(depths=[1, 2, 3])}),
     }
+    # the seed spread of the shipped best model's recipe (best-c) at a budget a 2-core CPU affords (issue 24)
+    g['best-c/5-epochs'] = ('spread', 'ModernCNN', 'modern', "best-c's recipe for 5 epochs instead of 100: its seed spread",
+                            long | {'epochs': 5, 'model.args': dict(widths=[48, 96, 128], depths=[2, 2, 2], stem=32)})
     return g
 
 def _cpu_name() -> str:
@@ -130,7 +133,7 @@ def main():
     ap.add_argument('--budget', choices=['cpu', 'cpu2x', 'full'], default='cpu')
     ap.add_argument('--epochs', type=int, default=None, help='override every run\'s epochs (smoke tests only)')
     ap.add_argument('--seeds', default='0,1,2')
-    ap.add_argument('--group', choices=['retro', 'best', 'frontier', 'all'], default='retro')
+    ap.add_argument('--group', choices=['retro', 'best', 'frontier', 'spread', 'all'], default='retro')
     ap.add_argument('--only', default=None, help='comma-separated names of the grid')
     ap.add_argument('--device', default=None); ap.add_argument('--devices', default=None, help='comma-separated, one per job in turn')
     ap.add_argument('--jobs', type=int, default=1); ap.add_argument('--compile', default=None, help='override precision.compile')
@@ -157,6 +160,7 @@ def main():
     order = [(n, s) for n in names if grid[n][0] == 'best' for s in seeds[:1]]          # the long candidates first, one seed
     order += [(n, s) for s in seeds for n in names if grid[n][0] == 'frontier']          # then the frontier's candidates
     order += [(n, s) for s in seeds for n in names if grid[n][0] == 'retro']             # then seed-major: breadth first
+    order += [(n, s) for s in seeds for n in names if grid[n][0] == 'spread']            # a recipe's seed spread
     jobs = [dict(name=n, seed=s, budget=a.budget, epochs=a.epochs, compile=a.compile, jobs=a.jobs, n_train=a.n_train, n_test=a.n_test,
                  weights_dir=a.weights_dir, threads=max(1, (os.cpu_count() or 1)//a.jobs) if devices[0] == 'cpu' else None)
             for n, s in order if key(n, s, a.budget, a.n_train, a.n_test) not in done]

@@ -62,6 +62,16 @@ CANDIDATES = {  # name: (base, overrides, what it tries)
     'patch2': ('r5-4ep', {'model.args': dict(patch=2, strides=(1, 2, 2))},
                "a 2x2 patchify stem of stride 2: stages at 14, 7 and 4 pixels as before, nothing at 28x28"),
     'patch2-lowres': ('patch2', {'epochs': 5, 'tricks.low_res': 0.3}, "5 epochs, the first 30% of the steps at 14x14"),
+    # round 7, on an AVX-512 machine with AMX (timed alone, 2 threads): the patchify stem ran fastest but saw each
+    # pixel once; a 3x3 stem of stride 2 (ResNet's, overlapping windows) also starts at 14x14, and larger batches
+    # keep the cores busier on such small images
+    'r7-ref': ('down-16-5ep-lowres', {}, "the recipe of record (speedrun-cpu), timed in this round"),
+    's2stem': ('r7-ref', {'model.args': dict(stem_stride=2, strides=(1, 2, 2))},
+               "a 3x3 stem of stride 2: stages at 14, 7 and 4 pixels as before, nothing at 28x28"),
+    's2stem-bs256': ('s2stem', {'data.bs': 256, 'opt.lr': 0.4}, "batches of 256, the learning rate scaled with them"),
+    's2stem-bs512': ('s2stem', {'data.bs': 512, 'opt.lr': 0.8}, "batches of 512, the learning rate scaled with them"),
+    's2stem-wide': ('s2stem', _ARCH(widths=(24, 48, 96), depths=(1, 1, 1), stem=16, strides=(1, 2, 2), stem_stride=2)
+                    | {'epochs': 3}, "widths 24-48-96 (10.9 MFLOPs), 3 epochs, the first 30% of the steps at 14x14"),
 }
 
 def resolve(name:str) -> tuple:

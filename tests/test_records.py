@@ -142,3 +142,20 @@ def test_speedrun_candidates():
             assert json.loads(json.dumps(r)) == recs[name]['recipe'] | {'seed': r['seed']}, name
             assert abs(mflops(m) - recs[name]['mflops']) < 0.01, name
     assert sr.resolve('patch2')[1]['model']['args']['patch'] == 2
+
+def test_best_spread_record():
+    "The committed seed spread of best's recipe (chapter 04): its grid entry, and runs of the shipped network's recipe."
+    import importlib.util
+    from fmnist_cnn.model import read_meta, WEIGHTS_DIR
+    spec = importlib.util.spec_from_file_location('experiments_script', ROOT/'scripts'/'experiments.py')
+    ex = importlib.util.module_from_spec(spec); spec.loader.exec_module(ex)
+    group, arch, recipe, _, ov = ex._grid()['best-c/5-epochs']
+    assert (group, arch, recipe, ov['epochs']) == ('spread', 'ModernCNN', 'modern', 5)
+    best = read_meta(WEIGHTS_DIR/'best.pt')
+    assert ov['model.args'] == {k: best['model']['args'][k] for k in ov['model.args']}
+    assert (ov['data']['bs'], ov['opt']['lr']) == (best['recipe']['data']['bs'], best['recipe']['opt']['lr'])
+    recs = json.loads((ROOT/'results'/'best_spread_cpu.json').read_text())
+    assert sorted(r['seed'] for r in recs) == [0, 1, 2]
+    for r in recs:
+        assert r['name'] == 'best-c/5-epochs' and r['budget'] == 'full' and r['epochs'] == 5 == len(r['valid_curve'])
+        assert r['params'] == best['n_params'] and 0.9 < r['test_acc'] < best['test_acc']
