@@ -77,7 +77,7 @@ def _grid():
     }
     # the seed spread of the shipped best model's recipe (best-c) at a budget a 2-core CPU affords (issue 24)
     g['best-c/5-epochs'] = ('spread', 'ModernCNN', 'modern', "best-c's recipe for 5 epochs instead of 100: its seed spread",
-                            long | {'epochs': 5, 'model.args': dict(widths=[48, 96, 128], depths=[2, 2, 2], stem=32)})
+                            g['best-c'][4] | {'epochs': 5})
     return g
 
 def _cpu_name() -> str:
