@@ -15,8 +15,11 @@ recipe but not the original) do the same arithmetic as those without. `cpu2x` re
 number of epochs at full width (30 for the original recipe, 18 for the modern one): a GPU's grid. `--jobs N`
 runs N processes at once (on a CPU each gets cores/N threads; on one GPU they fill each other's idle time;
 `--devices cuda:0,cuda:1` spreads them over several). Every record has `train_tflop` (MFLOPs per image x images
-seen x 3: the same on every machine), the CPU model, its kernel set, the training precision, the thread count and
-the load average around the run (a busy machine makes its seconds an upper bound).
+seen x 3: the same on every machine), the CPU model (name, family, model number, flags), its kernel set, the
+training precision, the thread count and the load average around the run (a busy machine makes its seconds an upper
+bound). With `--weights-dir`, the long runs (groups `best` and `frontier`) keep a checkpoint there after every epoch
+and go on from it when the command is run again; their record says after how many epochs this sitting took over
+(`resumed_after_epochs`); `train_time_s` and `eval_time_s` sum every epoch's, `wall_s` and `load` are this sitting's.
 Usage: python scripts/experiments.py --budget cpu|cpu2x|full [--device cuda] [--seeds 0,1,2] [--jobs 1]
        [--group retro|best|frontier|spread|all] [--only NAME,...] [--deadline-min M] [--out results/experiments.json]
 """
@@ -104,9 +107,13 @@ def run_one(job:dict) -> dict:
     if job.get('compile'): ov['precision.compile'] = job['compile']
     out = (Path(job['weights_dir'])/f"{job['name'].replace('/', '_')}-s{job['seed']}"
            if group in ('best', 'frontier') and job.get('weights_dir') else None)
+    hist0 = out/'history.json' if out else None                    # a long run stopped half-way goes on from there
+    resumed = len(json.loads(hist0.read_text())) if hist0 and (out/'checkpoint.pt').exists() and hist0.exists() else 0
+    from bench_cpu import machine                                 # scripts/bench_cpu.py: the CPU's family, model, flags
+    m = machine()
     t0, load0 = time.time(), os.getloadavg()[0]
     model, hist = train(RECIPES[recipe], out, device=job['device'], progress=False, n_train=job.get('n_train'),
-                        n_test=job.get('n_test'), **ov)
+                        n_test=job.get('n_test'), resume=out is not None, **ov)
     h = hist[-1]
     from fmnist_cnn.recipes import merge
     from fmnist_cnn.loop import bf16_native
@@ -117,9 +124,12 @@ def run_one(job:dict) -> dict:
     return dict(name=job['name'], group=group, arch=arch, recipe=recipe, variant=variant, overrides=ov, seed=job['seed'],
                 params=n_params(model), mflops=round(mf, 1), train_tflop=round(mf*1e6*n_seen*3/1e12, 3), images_seen=n_seen, epochs=len(hist), budget=job['budget'],
                 device=job['device_name'], concurrent_jobs=job['jobs'], train_time_s=round(sum(x['train_time'] for x in hist), 1),
+                eval_time_s=round(sum(x['time'] - x['train_time'] for x in hist), 1),
                 wall_s=round(time.time() - t0, 1), valid_acc=round(1 - h['valid_err'], 4), test_acc=round(1 - h['test_err'], 4),
-                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), n_test=job.get('n_test'), torch=torch.__version__, cpu=_cpu_name(), cpu_capability=torch.backends.cpu.get_cpu_capability(), bf16=bf16, threads=torch.get_num_threads(),
-                load=[round(load0, 2), round(os.getloadavg()[0], 2)], date=time.strftime('%Y-%m-%d'))
+                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), n_test=job.get('n_test'), torch=torch.__version__, cpu=_cpu_name(), cpu_family=m['cpu_family'], cpu_model=m['cpu_model'],
+                cpu_flags=[f for f, on in m['flags'].items() if on], cpu_capability=torch.backends.cpu.get_cpu_capability(), bf16=bf16, threads=torch.get_num_threads(),
+                load=[round(load0, 2), round(os.getloadavg()[0], 2)], resumed_after_epochs=resumed,
+                date=time.strftime('%Y-%m-%d'))
 
 def _worker(q_in, q_out):
     while True:

@@ -50,7 +50,7 @@ def test_experiments(results):
     assert len(recs) == 4 and {r['name'] for r in recs} == {'modern-cnn/modern-recipe', 'head-fc'}
     for r in recs:
         assert r['train_tflop'] > 0 and r['cpu'] and r['threads'] >= 1 and r['cpu_capability'] and len(r['load']) == 2
-        assert isinstance(r['bf16'], bool)
+        assert isinstance(r['bf16'], bool) and set(r['cpu_flags']) <= {'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16'}
     assert 'cpu: 4 of 27 runs' in grid_status(recs)
     t = grid_table(recs, ['modern-cnn/modern-recipe', 'head-fc'], 'cpu')
     assert '| head-fc |' in t and '(base)' in t, t
@@ -64,6 +64,21 @@ def test_experiments(results):
     assert '4 runs to do (4 recorded)' in run_script('experiments.py', '--budget', 'cpu', '--only', 'modern-cnn/modern-recipe,head-fc',
         '--seeds', '0,1', '--epochs', 1, '--n-train', 640, '--n-test', 100, '--jobs', 1, '--deadline-min', 0, '--out', out, tmp=results)
     assert out.read_text() == before
+
+def test_experiments_resume(results):
+    "A long run (groups best and frontier) with --weights-dir goes on from its checkpoint: here, from its last epoch."
+    out, w = results/'experiments.json', results/'weights'
+    args = ['--budget', 'full', '--only', 'tiny-a', '--seeds', '0', '--epochs', 2, '--n-train', 640, '--n-test', 200,
+            '--weights-dir', w, '--out', out]
+    run_script('experiments.py', *args, tmp=results)
+    (first,) = json.loads(out.read_text())
+    assert first['resumed_after_epochs'] == 0 and (w/'tiny-a-s0'/'checkpoint.pt').exists()
+    out.unlink()                                                          # the record lost, the run folder kept
+    run_script('experiments.py', *args, tmp=results)
+    (again,) = json.loads(out.read_text())
+    assert again['resumed_after_epochs'] == 2 and again['epochs'] == 2
+    same = ['valid_acc', 'test_acc', 'valid_curve', 'train_time_s', 'eval_time_s', 'train_tflop', 'images_seen', 'params']
+    assert {k: again[k] for k in same} == {k: first[k] for k in same}
 
 def test_seeds(results):
     "scripts/ablation.py's records (results/seeds.json) as the comparison table and the frontier read them."
@@ -143,13 +158,28 @@ def test_speedrun_candidates():
             assert abs(mflops(m) - recs[name]['mflops']) < 0.01, name
     assert sr.resolve('patch2')[1]['model']['args']['patch'] == 2
 
-def test_best_spread_record():
-    "The committed seed spread of best's recipe (chapter 04): its grid entry, and runs of the shipped network's recipe."
+def _grid() -> dict:
+    "scripts/experiments.py's grid."
     import importlib.util
-    from fmnist_cnn.model import read_meta, WEIGHTS_DIR
     spec = importlib.util.spec_from_file_location('experiments_script', ROOT/'scripts'/'experiments.py')
     ex = importlib.util.module_from_spec(spec); spec.loader.exec_module(ex)
-    group, arch, recipe, _, ov = ex._grid()['best-c/5-epochs']
+    return ex._grid()
+
+def test_best_cpu_record():
+    "The CPU run of a best candidate (chapter 04): the grid's recipe for its whole budget, trained and recorded on a CPU."
+    group, arch, recipe, _, ov = _grid()['best-a']
+    (r,) = json.loads((ROOT/'results'/'best_cpu.json').read_text())
+    assert (r['name'], r['group'], r['arch'], r['recipe'], r['budget']) == ('best-a', group, arch, recipe, 'full')
+    assert r['overrides'] == json.loads(json.dumps(ov | {'seed': r['seed']}))      # the grid's recipe, nothing else
+    assert r['device'].startswith('cpu') and r['threads'] == 2 and r['bf16'] is True
+    assert r['epochs'] == ov['epochs'] == len(r['valid_curve']) and r['resumed_after_epochs'] <= r['epochs']
+    assert r['params'] < 1_000_000 and r['test_acc'] >= 0.95 and r['n_train'] is None and r['n_test'] is None
+    assert r['train_time_s'] > 0 and r['eval_time_s'] > 0
+
+def test_best_spread_record():
+    "The committed seed spread of best's recipe (chapter 04): its grid entry, and runs of the shipped network's recipe."
+    from fmnist_cnn.model import read_meta, WEIGHTS_DIR
+    group, arch, recipe, _, ov = _grid()['best-c/5-epochs']
     assert (group, arch, recipe, ov['epochs']) == ('spread', 'ModernCNN', 'modern', 5)
     best = read_meta(WEIGHTS_DIR/'best.pt')
     assert ov['model.args'] == {k: best['model']['args'][k] for k in ov['model.args']}
