@@ -260,9 +260,10 @@ def comparison_table(anchors:bool=True, # add the published results in `ANCHORS`
                     f"**{100*meta['test_acc']:.2f}%**{over} | "
                     f"this repository (chapter 04, the frontier) |")
     for r in load_results('best_cpu'):                       # a best candidate's recipe, trained on a CPU (not shipped)
-        rows.append(f"| **ModernCNN**, {r['name']} recipe, CPU run (not shipped) | {r['params']/1e6:.3f}M | "
-                    f"{r['mflops']:.0f} | {r['epochs']} | {r['train_tflop']:.0f} TFLOP, {r['train_time_s']/3600:.1f} h "
-                    f"on a 2-core {r['cpu']} ({r['cpu_capability']}, {'bfloat16' if r['bf16'] else 'float32'}) | "
+        rows.append(f"| **ModernCNN**, {r['epochs']} epochs at batch {r['overrides']['data']['bs']} ({r['name']} "
+                    f"recipe), CPU run (not shipped) | {r['params']/1e6:.3f}M | {r['mflops']:.0f} | {r['epochs']} | "
+                    f"{r['train_tflop']:.0f} TFLOP, {r['train_time_s']/3600:.1f} h on {r['cpu']}, {r['threads']} "
+                    f"threads ({r['cpu_capability']}, {'bfloat16' if r['bf16'] else 'float32'}) | "
                     f"**{100*r['test_acc']:.2f}%** (one run) | this repository (chapter 04, `results/best_cpu.json`) |")
     tta = read_time_to_acc(load_results('time_to_acc'))
     if tta:                                                  # the fast recipe, one or more seeds
