@@ -83,12 +83,6 @@ def _grid():
                             g['best-c'][4] | {'epochs': 5})
     return g
 
-def _cpu_name() -> str:
-    "The processor's model name (Linux), else what `platform` says."
-    import platform
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
-
 def run_one(job:dict) -> dict:
     "Train one (name, seed) and return its record."
     import torch
@@ -126,7 +120,7 @@ def run_one(job:dict) -> dict:
                 device=job['device_name'], concurrent_jobs=job['jobs'], train_time_s=round(sum(x['train_time'] for x in hist), 1),
                 eval_time_s=round(sum(x['time'] - x['train_time'] for x in hist), 1),
                 wall_s=round(time.time() - t0, 1), valid_acc=round(1 - h['valid_err'], 4), test_acc=round(1 - h['test_err'], 4),
-                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), n_test=job.get('n_test'), torch=torch.__version__, cpu=_cpu_name(), cpu_family=m['cpu_family'], cpu_model=m['cpu_model'],
+                valid_curve=[round(1 - x['valid_err'], 4) for x in hist], n_train=job.get('n_train'), n_test=job.get('n_test'), torch=torch.__version__, cpu=m['cpu'], cpu_family=m['cpu_family'], cpu_model=m['cpu_model'],
                 cpu_flags=[f for f, on in m['flags'].items() if on], cpu_capability=torch.backends.cpu.get_cpu_capability(), bf16=bf16, threads=torch.get_num_threads(),
                 load=[round(load0, 2), round(os.getloadavg()[0], 2)], resumed_after_epochs=resumed,
                 date=time.strftime('%Y-%m-%d'))
