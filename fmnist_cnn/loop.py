@@ -41,7 +41,7 @@ def bf16_native(device) -> bool:
 class Callback:
     "A trick that plugs into the loop: override the hooks it needs; each gets the `Run`. Lower `order` runs first."
     order = 0
-    def before_fit(self, run): pass      # the run is placed and built, before the first epoch
+    def before_fit(self, run): pass      # the model is placed (device, layout); not yet wrapped or optimized
     def before_batch(self, run): pass    # run.xb, run.yb are on the device and may be replaced (augmentation)
     def after_pred(self, run): pass      # run.preds (B, 10) may be replaced (test-time augmentation)
     def after_step(self, run): pass      # after each optimizer step (averages of the weights)

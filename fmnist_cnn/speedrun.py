@@ -89,9 +89,11 @@ def speed_table(recs:list, names:list=None) -> str:
     return '\n'.join(rows)
 
 # %% ../nbs/09_speedrun.ipynb #21dac095
-def plot_speed(recs:list, names:list=None, ax=None, kept:list=()):
+def plot_speed(recs:list, names:list=None, ax=None, kept:list=(),
+               label:list=(), # candidates to name even where others of about the same cost crowd them
+              ):
     "Validation accuracy (mean ± sd over seeds) against training TFLOP, one point per candidate; `kept` in red."
-    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
     names = names or search_order(recs)
     if ax is None: _, ax = plt.subplots(figsize=(7.5, 4.2))
     ss = {n: speed_summary(recs, n) for n in names}
@@ -100,13 +102,13 @@ def plot_speed(recs:list, names:list=None, ax=None, kept:list=()):
         ax.errorbar(s['tflop'], 100*m, yerr=100*(sd or 0), fmt='o' if k else 's', ms=7 if k else 4, capsize=3,
                     color='C3' if k else 'C0', alpha=1 if k else .6, zorder=3 if k else 2)
         alone = all(abs(o['tflop']/s['tflop'] - 1) > .05 for o2, o in ss.items() if o2 != n)
-        if k or alone:                                 # candidates of equal cost crowd: the table names them
+        if k or alone or n in label:                   # candidates of equal cost crowd: the table names them
             ax.annotate(n, (s['tflop'], 100*m), textcoords='offset points', xytext=(6, 4), fontsize=8,
                         weight='bold' if k else 'normal')
     ax.axhline(100*TARGET, color='gray', ls=':', lw=1)
     ax.set_xscale('log'); ax.margins(x=.12)
-    ax.xaxis.set_major_locator(FixedLocator([2, 3, 4, 5, 7, 10, 15, 20, 30, 50]))
-    ax.xaxis.set_major_formatter(ScalarFormatter()); ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_locator(FixedLocator([1.5, 2, 3, 4, 5, 7, 10, 15, 20, 30, 50]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:g}')); ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel('training TFLOP (50,000 images)'); ax.set_ylabel('validation accuracy (%)'); ax.grid(alpha=.3)
     return ax
 
@@ -116,7 +118,9 @@ def machine_line(res:dict) -> str:
     m = res['machine']
     flags = ', '.join(f for f, on in m['flags'].items() if on) or 'none of ' + ', '.join(m['flags'])
     gen = f" (family {m['cpu_family']}, model {m['cpu_model']})" if m.get('cpu_family') else ''   # older records: none
-    return (f"{m['cpu']}{gen}, {m['cores']} cores ({flags}; PyTorch's {m['cpu_capability']} kernels), "
+    lim = ', '.join(f'{k}={v}' for k, v in (m.get('isa_limits') or {}).items())     # a newer CPU run as an older one
+    lim = f", limited to {lim}" if lim else ''
+    return (f"{m['cpu']}{gen}, {m['cores']} cores ({flags}; PyTorch's {m['cpu_capability']} kernels{lim}), "
             f"{m['threads']} threads, "
             f"torch {m['torch']}: float32 matmul {res['matmul_gflops']:.0f} GFLOP/s")
 

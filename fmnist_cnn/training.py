@@ -5,10 +5,11 @@
 # %% auto #0
 __all__ = ['HEADER', 'MIN_STEPS', 'save_checkpoint', 'load_checkpoint', 'check_writable', 'OutputLocked', 'lock_out',
            'TrainingDiverged', 'cosine_sched', 'onecycle_sched', 'BatchTransformCB', 'fit', 'EMA', 'TTAFlip', 'LowRes',
-           'make_opt', 'make_sched', 'make_cbs', 'train', 'plot_history', 'HistoryTable']
+           'patch_whitening', 'WhitenStem', 'make_opt', 'make_sched', 'make_cbs', 'train', 'plot_history',
+           'HistoryTable']
 
 # %% ../nbs/02_training.ipynb #0ee83ee1
-import copy, errno, math, os, random, shutil, socket, tempfile, time
+import copy, errno, itertools, math, os, random, shutil, socket, tempfile, time
 import contextlib
 from contextlib import contextmanager
 from functools import partial
@@ -151,12 +152,12 @@ def _setup(run:Run, opt_func, sched_func, resume:bool=False, allow_changed:bool=
     if isinstance(g, torch.Generator): g.manual_seed(run.seed)             # the same batches in every process
     run.model.to(run.device)
     if run.channels_last: run.model.to(memory_format=torch.channels_last)
+    run.callback('before_fit')                          # placed, not yet wrapped: a trick may change the model here
     run.step_model = wrap_ddp(run.model, run.device)                       # DDP-wrapped under torchrun, else `model`
     if run.compile:
         run.step_model = torch.compile(run.step_model, **({} if run.compile is True else dict(mode=run.compile)))
     run.opt = opt_func(run.model.parameters(), lr=run.lr)
     run.sched = sched_func(run.opt, run.epochs*len(run.dls.train)) if sched_func else None
-    run.callback('before_fit')
     ckpt = run.out/'checkpoint.pt' if run.out else None
     if resume and ckpt and ckpt.exists(): load_checkpoint(run, ckpt, allow_changed)
 
@@ -286,6 +287,49 @@ class LowRes(Callback):
     def state_dict(self): return dict(done=self.done)
     def load_state_dict(self, sd): self.done = sd['done']
 
+# %% ../nbs/02_training.ipynb #0ae1f17d
+def patch_whitening(x:torch.Tensor, # images (N, C, H, W), e.g. a few thousand training images
+                    k:int=3, # the patches' side: the first convolution's kernel size
+                    eps:float=5e-4, # added to each variance before dividing: the faintest directions stay finite
+                   ) -> tuple:
+    "Filters (C*k*k, C, k, k) that whiten the k x k patches of `x`, largest first, and their mean squares."
+    if x.ndim != 4 or len(x) == 0 or min(x.shape[-2:]) < k:
+        raise ValueError(f"patch_whitening needs images (N, C, H, W), N >= 1, of at least {k}x{k}, got {tuple(x.shape)}")
+    c = x.shape[1]
+    p = F.unfold(x.detach().cpu().double(), k).transpose(1, 2).reshape(-1, c*k*k)   # (N*L, C*k*k): every patch
+    var, vecs = torch.linalg.eigh(p.T @ p/len(p))                    # ascending; as airbench, not centred
+    var, vecs = var.flip(0), vecs.flip(1)                            # most variance first
+    w = (vecs/(var.clamp(min=0) + eps).sqrt()).T                     # (C*k*k, C*k*k): one filter per row
+    return w.float().view(c*k*k, c, k, k), var.float()
+
+def _images(dl, n:int) -> torch.Tensor:
+    "The first `n` images of a loader's dataset (no batch drawn), or of its first batches if it has no dataset."
+    ds = getattr(dl, 'dataset', None)
+    if hasattr(ds, 'tensors'): xs = ds.tensors[0][:n]                      # TensorDataset: a slice
+    elif ds is not None: xs = [ds[i][0] for i in range(min(n, len(ds)))]
+    else: xs = list(itertools.islice((x for xb, _ in dl for x in xb), n))  # any iterable of (xb, yb) batches
+    if not all(isinstance(x, torch.Tensor) for x in xs):
+        raise ValueError("tricks.whiten needs the training images as tensors (C, H, W); this loader's dataset gives "
+                         f"{type(next(x for x in xs if not isinstance(x, torch.Tensor))).__name__}: add a ToTensor "
+                         "transform")
+    return xs if isinstance(xs, torch.Tensor) else torch.stack(xs)
+
+class WhitenStem(Callback):
+    "Set the first convolution's filters to `patch_whitening` of the training images (+ and -), and freeze them."
+    order = -20
+    def __init__(self, n:int=5000): self.n = n       # images to take the patches from
+    def before_fit(self, run):
+        conv = next((m for m in run.model.modules() if isinstance(m, nn.Conv2d)), None)
+        if conv is None: raise ValueError("tricks.whiten sets a network's first convolution, and this one has none")
+        (k, k2), c, nf = conv.kernel_size, conv.in_channels, conv.out_channels
+        if k != k2 or conv.groups != 1 or conv.dilation != (1, 1) or nf % 2 or nf > 2*c*k*k:
+            raise ValueError(f"tricks.whiten fills the first convolution with {c*k*k} patch directions, each + and -: "
+                             f"it needs a square, undilated, ungrouped kernel and an even number of filters up to "
+                             f"{2*c*k*k}, got {nf} filters of {k}x{k2} (a ModernCNN with args stem=16 has 16 of 3x3)")
+        w, _ = patch_whitening(_images(run.dls.train, self.n), k)
+        with torch.no_grad(): conv.weight.copy_(torch.cat([w[:nf//2], -w[:nf//2]]))   # (nf, C, k, k)
+        conv.weight.requires_grad_(False)        # frozen: no gradient, so no optimizer step and no weight decay
+
 # %% ../nbs/02_training.ipynb #abe34758
 def make_opt(o:dict):
     "The optimizer factory of recipe field `opt`: opt_func(params, lr=...)."
@@ -301,7 +345,8 @@ def make_cbs(r:dict) -> list:
     "The callbacks of a recipe: its augmentation, then its tricks."
     aug, t = make_aug(r['data']['aug']), r['tricks']
     return [*([BatchTransformCB(aug)] if aug else []), *([EMA(t['ema'])] if t['ema'] else []),
-            *([TTAFlip()] if t['tta_flip'] else []), *([LowRes(t['low_res'])] if t['low_res'] else [])]
+            *([TTAFlip()] if t['tta_flip'] else []), *([LowRes(t['low_res'])] if t['low_res'] else []),
+            *([WhitenStem()] if t['whiten'] else [])]
 
 # %% ../nbs/02_training.ipynb #2ec7c04f
 MIN_STEPS = 300   # a one-cycle schedule over fewer optimizer steps than this may not learn at all

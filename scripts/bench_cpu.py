@@ -15,10 +15,14 @@ In one run, on one machine:
    halved images count at their own cost (`epoch_tflop`).
 3. with --exec, before the seeds: one full-size epoch of the last recipe run each way of `EXEC` (channels-first
    layout, one thread, torch.compile with its compile time, bf16 autocast where native), in seconds and GFLOP/s.
-Run it on an otherwise idle machine: `load` records the load average before and after. Seconds compare only within
-one run of this script; TFLOP compare everywhere.
-The book keeps two records: `results/bench_cpu.json` from a 2-core AVX2 machine (the speedrun's target kind) and
-`results/bench_cpu_avx512.json` from a 2-core AVX-512 machine (`--out`); chapter 09 reads both.
+Run it on an otherwise idle machine: `load` records the load average before and after. To time a newer CPU as an
+older one, limit its kernels (`machine()['isa_limits']` records it), e.g. for AVX2:
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python scripts/bench_cpu.py ...
+Seconds compare only within one run of this script; TFLOP compare everywhere.
+The book keeps several records (`--out`), one per machine: `results/bench_cpu.json` from a 2-core AVX2 machine (the
+speedrun's target kind), `results/bench_cpu_avx512.json` and `results/bench_cpu_zen5.json` from 2-core AVX-512
+machines, and `results/bench_cpu_xeon*.json` from a 2-core Intel Xeon with AMX, natively and limited to AVX2;
+chapter 09 reads them all.
 Usage: python scripts/bench_cpu.py [--recipes fast,NAME] [--seeds 0,1,2,3,4] [--exec] [--out results/bench_cpu.json]
        (--n-train N --n-test N: a quick run on subsets, for the tests of the record's format only)
 """
@@ -32,6 +36,9 @@ from fmnist_cnn.training import train
 from fmnist_cnn.speedrun import epoch_tflop
 
 FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16')
+# what limits the kernels below what the CPU has (a newer CPU run as an older one): PyTorch's own kernels, oneDNN's
+# (convolutions) and MKL's (matrix products), each by its environment variable, e.g. all three set to AVX2
+ISA_LIMITS = ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA', 'MKL_ENABLE_INSTRUCTIONS')
 
 def machine() -> dict:
     "The CPU's model name and kernel flags (Linux), PyTorch's kernel set, threads and version."
@@ -46,6 +53,7 @@ def machine() -> dict:
     return dict(cpu=name, cpu_family=field('cpu family'), cpu_model=field('model'),
                 flags={f: f in flags for f in FLAGS},
                 cpu_capability=torch.backends.cpu.get_cpu_capability(),
+                isa_limits={k: os.environ[k] for k in ISA_LIMITS if os.environ.get(k)},
                 cores=os.cpu_count(), threads=torch.get_num_threads(), bf16_native=bf16_native('cpu'),
                 torch=torch.__version__)
 

@@ -72,6 +72,21 @@ CANDIDATES = {  # name: (base, overrides, what it tries)
     's2stem-bs512': ('s2stem', {'data.bs': 512, 'opt.lr': 0.8}, "batches of 512, the learning rate scaled with them"),
     's2stem-wide': ('s2stem', _ARCH(widths=(24, 48, 96), depths=(1, 1, 1), stem=16, strides=(1, 2, 2), stem_stride=2)
                     | {'epochs': 3}, "widths 24-48-96 (10.9 MFLOPs), 3 epochs, the first 30% of the steps at 14x14"),
+    # round 8, on the AVX-512 machine with AMX (timed alone, 2 threads): airbench's data-dependent first layer. The
+    # stem's 16 filters are computed from the training images' 3x3 patches (the 8 directions of most variance,
+    # whitened, each + and -) and frozen (`tricks.whiten`, chapter 02); then, since it learns faster, fewer epochs
+    'r8-ref': ('down-16-5ep-lowres', {}, "the recipe of record (speedrun-cpu), timed in this round"),
+    'whiten': ('r8-ref', {'tricks.whiten': True}, "the stem's filters from patch whitening, frozen"),
+    'whiten-4ep': ('whiten', {'epochs': 4}, "4 epochs, the first 30% of the steps at 14x14 (a fifth fewer TFLOP)"),
+    'whiten-3ep': ('whiten', {'epochs': 3}, "3 epochs, the first 30% of the steps at 14x14 (two fifths fewer TFLOP)"),
+    'whiten-s2stem': ('whiten', {'model.args': dict(stem_stride=2, strides=(1, 2, 2))},
+                      "the whitened stem with stride 2: stages at 14, 7 and 4 pixels as before, nothing at 28x28"),
+    'whiten-s2stem-4ep': ('whiten-s2stem', {'epochs': 4, 'tricks.low_res': 0.}, "4 full-size epochs"),
+    # round 8, continued on its cheapest candidate with no loss (whiten-3ep): fewer epochs still, or larger matrices
+    'whiten-2ep': ('whiten-3ep', {'epochs': 2}, "2 epochs, the first 30% of the steps at 14x14"),
+    'whiten-2ep-full': ('whiten-3ep', {'epochs': 2, 'tricks.low_res': 0.}, "2 full-size epochs"),
+    'whiten-3ep-bs256': ('whiten-3ep', {'data.bs': 256, 'opt.lr': 0.4},
+                         "batches of 256, the learning rate scaled with them"),
 }
 
 def resolve(name:str) -> tuple:
