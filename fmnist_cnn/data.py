@@ -126,6 +126,11 @@ def _read_stamp(dest:Path) -> dict:
     try: return json.loads((_raw_dir(dest)/STAMP).read_text())
     except (OSError, ValueError): return {}
 
+def _holds(path:Path, data:bytes) -> bool:
+    "Whether the file `path` exists and holds exactly `data` (one read: a file replaced meanwhile is read whole)."
+    try: return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError: return False
+
 def prepare(src:Path, dest:Path) -> Path:
     "Verify the four files in `src`, write them decompressed in torchvision's layout in `dest`; reuse the unchanged."
     src, dest = Path(src), Path(dest)
@@ -136,7 +141,7 @@ def prepare(src:Path, dest:Path) -> Path:
         target = _raw_dir(dest)/name
         if target.is_file() and old.get(name) == [_sig(p), _sig(target)]: new[name] = old[name]; continue  # unchanged
         data = read_idx(p)
-        if p != target: atomic_write(target, data)
+        if p != target and not _holds(target, data): atomic_write(target, data)   # never rewrite the same bytes
         new[name] = [_sig(p), _sig(target)]
     if new != old:
         try: write_json(new, _raw_dir(dest)/STAMP)
