@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['TARGET', 'epoch_tflop', 'speed_runs', 'speed_summary', 'speed_verdict', 'search_order', 'speed_table', 'plot_speed',
-           'machine_line', 'bench_table', 'bench_ratio', 'exec_table']
+           'cheapest_to', 'reach_table', 'machine_line', 'bench_table', 'bench_ratio', 'exec_table', 'profile_table']
 
 # %% ../nbs/09_speedrun.ipynb #ae4e7afc
 import json, math, statistics
@@ -112,6 +112,34 @@ def plot_speed(recs:list, names:list=None, ax=None, kept:list=(),
     ax.set_xlabel('training TFLOP (50,000 images)'); ax.set_ylabel('validation accuracy (%)'); ax.grid(alpha=.3)
     return ax
 
+# %% ../nbs/09_speedrun.ipynb #975b211a
+def cheapest_to(sources:dict, # {label: records}, each record with `name`, `seed`, `valid_acc`, `train_tflop`, `epochs`
+                acc:float, # the validation accuracy to reach (mean over seeds, at the run's last epoch)
+                top:int=3, # how many to keep
+               ) -> list:
+    "The `top` cheapest candidates (3 seeds or more) whose mean final validation accuracy reaches `acc`."
+    out = []
+    for label, recs in sources.items():
+        for name in sorted({r['name'] for r in recs}):
+            rs = [r for r in recs if r['name'] == name and r.get('valid_acc') is not None]
+            if len(rs) < 3: continue
+            v = [r['valid_acc'] for r in rs]; m, sd = mean_sd(v)
+            if m >= acc: out.append(dict(name=name, source=label, seeds=len(rs), epochs=rs[0]['epochs'],
+                                         tflop=statistics.mean(r['train_tflop'] for r in rs), valid=(m, sd),
+                                         lowest=min(v), every_seed=min(v) >= acc))
+    return sorted(out, key=lambda s: s['tflop'])[:top]
+
+def reach_table(sources:dict, accs=(0.93, 0.94), top:int=3) -> str:
+    "Markdown: for each level of `accs`, the `top` cheapest candidates to reach it (`cheapest_to`)."
+    rows = ['| level | candidate | from | epochs | TFLOP | validation (%) | lowest seed (%) |',
+            '|---|---|---|---:|---:|---:|---:|']
+    for acc in accs:
+        found = cheapest_to(sources, acc, top)
+        rows += ([f"| {100*acc:g}% | {s['name']} | {s['source']} | {s['epochs']} | {s['tflop']:.1f} | "
+                  f"{_pm(*s['valid'])} | {100*s['lowest']:.2f} |" for s in found]
+                 or [f"| {100*acc:g}% | (none) | | | | | |"])
+    return '\n'.join(rows)
+
 # %% ../nbs/09_speedrun.ipynb #e8634a80
 def machine_line(res:dict) -> str:
     "The machine of a `bench_cpu.json` record, in words."
@@ -152,4 +180,19 @@ def exec_table(res:dict) -> str:
         rows += [f"| {v} | {x['train_s']:.1f} | {x['train_gflops']:.0f} | {100*x['efficiency']:.0f}% | "
                  f"x{t0/x['train_s']:.2f} |" if x else f"| {v} | (not native on this CPU) | | | |"
                  for v, x in ex.items()]
+    return '\n'.join(rows)
+
+# %% ../nbs/09_speedrun.ipynb #b48b2be3
+def profile_table(res:dict) -> str:
+    "Markdown: a `profile_step.json` record, each kind of operation's share of a training step and its rate."
+    recs = res.get('recipes') or []
+    if not recs: raise ValueError("the record has no profiled recipes: run scripts/profile_step.py to make one")
+    rate = lambda v: f"{100*v['of_matmul']:.0f}%" if v.get('of_matmul') is not None else '-'
+    rows = ['| kind of operation | ' + ' | '.join(f"{r['recipe']}: time | rate" for r in recs) + ' |',
+            '|---|' + '---:|'*2*len(recs)]
+    for k in recs[0]['kinds']:
+        rows.append(f'| {k} | ' + ' | '.join(f"{100*r['kinds'][k]['time_share']:.0f}% | {rate(r['kinds'][k])}"
+                                             for r in recs) + ' |')
+    rows.append('| **the whole step** | ' + ' | '.join(f"{r['step_ms']:.0f} ms | {100*r['of_matmul']:.0f}%"
+                                                     for r in recs) + ' |')
     return '\n'.join(rows)

@@ -87,6 +87,12 @@ CANDIDATES = {  # name: (base, overrides, what it tries)
     'whiten-2ep-full': ('whiten-3ep', {'epochs': 2, 'tricks.low_res': 0.}, "2 full-size epochs"),
     'whiten-3ep-bs256': ('whiten-3ep', {'data.bs': 256, 'opt.lr': 0.4},
                          "batches of 256, the learning rate scaled with them"),
+    # round 9, on the Xeon with AMX (timed alone, 2 threads): less memory traffic at 28x28, where a profile of the
+    # training step (scripts/profile_step.py) finds most of the time; a narrower whitened stem keeps the directions
+    # of most variance and halves the 28x28 activations that batch norm and ReLU read and write
+    'r9-ref': ('whiten-3ep', {}, "the second record (speedrun-cpu-2), timed in this round"),
+    'whiten-3ep-stem8': ('whiten-3ep', {'model.args': dict(stem=8)}, "a whitened stem of 8 filters (4 directions)"),
+    'whiten-3ep-stem12': ('whiten-3ep', {'model.args': dict(stem=12)}, "a whitened stem of 12 filters (6 directions)"),
 }
 
 def resolve(name:str) -> tuple:

@@ -123,6 +123,41 @@ def test_bench_cpu(tmp_path):
     if Path('/proc/cpuinfo').exists():                           # Linux: the generation beside the vendor's name
         assert res['machine']['cpu_family'] and f"family {res['machine']['cpu_family']}" in machine_line(res)
 
+def test_profile_step(tmp_path):
+    "scripts/profile_step.py's record: a step's time by kind of operation, its FLOPs against a count by hand."
+    from fmnist_cnn.recipes import RECIPES
+    from fmnist_cnn.model import build_model, flops_by_resolution
+    out = tmp_path/'profile.json'
+    run_script('profile_step.py', '--recipes', 'fast,speedrun-cpu-2', '--warmup', 1, '--steps', 3, '--out', out,
+               tmp=tmp_path)
+    res = json.loads(out.read_text())
+    assert res['matmul_gflops'] > 0 and [r['recipe'] for r in res['recipes']] == ['fast', 'speedrun-cpu-2']
+    for r in res['recipes']:
+        assert r['steps'] == 3 and r['step_ms'] > 0 and r['profiled_step_ms'] > 0
+        assert abs(sum(v['time_share'] for v in r['kinds'].values()) - 1) < 2e-3
+        assert r['kinds']['convolution']['time_share'] > 0.2 and r['kinds']['batch norm']['time_share'] > 0.02
+        assert abs(r['gflops']/(r['gflop_per_step']/r['step_ms']*1e3) - 1) < 1e-2
+        assert abs(r['of_matmul'] - r['gflops']/res['matmul_gflops']) < 2e-3
+        # by hand: every convolution's forward, weight gradient and input gradient, less the stem's input gradient
+        # (the images need none) and, when the stem is whitened and frozen, its weight gradient
+        fl = flops_by_resolution(build_model(RECIPES[r['recipe']]['model']))
+        conv, stem = sum(v for k, v in fl.items() if k != 'head'), fl['28x28']
+        frozen = RECIPES[r['recipe']]['tricks']['whiten']
+        want = r['bs']*(3*conv - (2 if frozen else 1)*stem)/1e3                  # GFLOP per step
+        assert abs(r['kinds']['convolution']['gflop_per_step'] - want) < 1e-3, (r['recipe'], want)
+    assert res['recipes'][1]['kinds']['optimizer']['time_share'] > 0               # the optimizer's scope is found
+
+def test_profile_step_record():
+    "Chapter 09's profile: fast and both speed recipes, 40 steps each after 10 of warm-up, on one 2-thread machine."
+    from fmnist_cnn.recipes import RECIPES
+    from fmnist_cnn.model import build_model, mflops
+    res = json.loads((ROOT/'results'/'profile_step_xeon.json').read_text())
+    assert [r['recipe'] for r in res['recipes']] == ['fast', 'speedrun-cpu', 'speedrun-cpu-2']
+    assert res['machine']['threads'] == 2 and res['machine']['isa_limits'] == {}
+    for r in res['recipes']:
+        assert (r['steps'], r['warmup'], r['bs']) == (40, 10, RECIPES[r['recipe']]['data']['bs'])
+        assert abs(r['mflops'] - mflops(build_model(RECIPES[r['recipe']]['model']))) < 0.01       # today's recipe
+
 def test_bench_cpu_isa_limits(monkeypatch):
     "A CPU timed as an older one (its kernels limited by environment variables) says so in the record and its line."
     import importlib.util, sys
