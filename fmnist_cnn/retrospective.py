@@ -274,7 +274,8 @@ def comparison_table(anchors:bool=True, # add the published results in `ANCHORS`
                     f"{len(f0['history'])} | {statistics.mean(r['history'][-1]['elapsed'] for r in fast)/60:.1f} min, "
                     f"2-core CPU | {acc} | this repository (`results/time_to_acc.json`) |")
     for f, name, what in [('bench_cpu', 'speedrun-cpu', 'CPU speedrun'),   # the CPU speedrun's records (chapter 09)
-                          ('bench_cpu_xeon', 'speedrun-cpu-2', 'CPU speedrun, second record')]:
+                          ('bench_cpu_xeon', 'speedrun-cpu-2', 'CPU speedrun, second record'),
+                          ('bench_cpu_xeon_3', 'speedrun-cpu-3', 'CPU speedrun, 2-TFLOP moonshot')]:
         bench = load_results(f)
         if not (bench and name in bench.get('runs', {})): continue
         rs, s, m = bench['runs'][name], bench['summary'][name], bench['machine']

@@ -4,7 +4,9 @@ In one run, on one machine:
 1. the machine: CPU model (name, family and model number), kernel flags (AVX2, AVX-512, AVX512-BF16, AMX),
    PyTorch's kernel set, the thread count
    training uses, the torch version, and its float32 matrix-multiply rate (`torch.mm` on 2048x2048, the median of
-   several timed rounds after a warm-up, with those threads);
+   several timed rounds after a warm-up, with those threads), measured at the start and again after every seed's
+   round of recipes (`matmul_each`): a shared machine's rate drifts, so the rate the efficiencies refer to,
+   `matmul_gflops`, is the median of those measurements;
 2. for each recipe of --recipes (the first is the baseline: `fast`, today's CPU recipe) and each of --seeds, a run of
    `train` on all 60,000 training images (no validation split: the recipes were chosen before, on validation), in
    float32 whatever the recipe says (the same arithmetic on every machine, and for every recipe), the test set
@@ -139,7 +141,7 @@ def main():
     if bad: ap.error(f'unknown recipes {bad}; RECIPES has {list(RECIPES)}')
     res = dict(machine=machine(), load=[round(os.getloadavg()[0], 2)], target=a.target, baseline=names[0],
                n_train=a.n_train, n_test=a.n_test, date=time.strftime('%Y-%m-%d'))
-    res['matmul_gflops'] = round(matmul_gflops(), 1)
+    res['matmul_each'] = [round(matmul_gflops(), 1)]; res['matmul_gflops'] = res['matmul_each'][0]
     print(f"{res['machine']['cpu']} ({res['machine']['cpu_capability']}, {res['machine']['threads']} threads): "
           f"float32 matmul {res['matmul_gflops']:.0f} GFLOP/s", flush=True)
     if a.exec: res['exec'] = {names[-1]: exec_variants(names[-1], res['matmul_gflops'], a.n_train, a.n_test)}
@@ -151,6 +153,20 @@ def main():
                   f"{r['train_gflops']:.0f} GFLOP/s ({100*r['efficiency']:.0f}% of matmul)", flush=True)
             res['summary'] = {k: summary(v) for k, v in res['runs'].items() if v}
             write_json(res, a.out)
+        res['matmul_each'].append(round(matmul_gflops(), 1))                # the rate again, after each round
+        print(f"float32 matmul {res['matmul_each'][-1]:.0f} GFLOP/s", flush=True)
+        rescale(res)
+        write_json(res, a.out)
     res['load'].append(round(os.getloadavg()[0], 2)); write_json(res, a.out)
+
+def rescale(res:dict):
+    "Refer every efficiency of `res` to the median of its matmul measurements so far (`matmul_each`)."
+    mm = res['matmul_gflops'] = round(statistics.median(res['matmul_each']), 1)
+    for runs in res['runs'].values():
+        for r in runs: r['efficiency'] = round(r['train_gflops']/mm, 3)
+    for ex in res.get('exec', {}).values():
+        for x in ex.values():
+            if x: x['efficiency'] = round(x['train_gflops']/mm, 3)
+    res['summary'] = {k: summary(v) for k, v in res['runs'].items() if v}
 
 if __name__ == '__main__': main()

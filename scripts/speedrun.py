@@ -93,6 +93,14 @@ CANDIDATES = {  # name: (base, overrides, what it tries)
     'r9-ref': ('whiten-3ep', {}, "the second record (speedrun-cpu-2), timed in this round"),
     'whiten-3ep-stem8': ('whiten-3ep', {'model.args': dict(stem=8)}, "a whitened stem of 8 filters (4 directions)"),
     'whiten-3ep-stem12': ('whiten-3ep', {'model.args': dict(stem=12)}, "a whitened stem of 12 filters (6 directions)"),
+    # round 10, the same sitting: the moonshot of 2 TFLOP (on all 60,000 images), by more of the steps at 14x14
+    'whiten-3ep-lowres45': ('whiten-3ep', {'tricks.low_res': 0.45}, "3 epochs, the first 45% of the steps at 14x14"),
+    'whiten-3ep-lowres60': ('whiten-3ep', {'tricks.low_res': 0.6}, "3 epochs, the first 60% of the steps at 14x14"),
+    'whiten-4ep-lowres70': ('whiten-3ep', {'epochs': 4, 'tricks.low_res': 0.7},
+                            "4 epochs, the first 70% of the steps at 14x14"),
+    'lowres45-lr3': ('whiten-3ep-lowres45', {'opt.lr': 0.3}, "a peak learning rate of 0.3 instead of 0.2"),
+    'lowres45-bs256': ('whiten-3ep-lowres45', {'data.bs': 256, 'opt.lr': 0.4},
+                       "batches of 256, the learning rate scaled with them"),
 }
 
 def resolve(name:str) -> tuple:

@@ -111,6 +111,8 @@ def test_bench_cpu(tmp_path):
     r = runs[0]
     assert abs(r['train_tflop'] - r['mflops']*1e6*640*r['epochs']*3/1e12) < 1e-3      # the FLOP count's definition
     assert abs(r['efficiency'] - r['train_gflops']/res['matmul_gflops']) < 1e-2
+    each = res['matmul_each']                        # measured at the start and after each seed's round: the median
+    assert len(each) == 3 and abs(res['matmul_gflops'] - sorted(each)[1]) < 0.1
     s = res['summary']['fast']
     assert s['seeds'] == 2 and s['every_seed_reached'] and s['train_tflop_to_target']['sd'] is not None
     ex = res['exec']['fast']                                   # --exec: one epoch of the last recipe, each way
@@ -192,6 +194,22 @@ def test_bench_xeon_records():
                                                  MKL_ENABLE_INSTRUCTIONS='AVX2')
     assert avx2['machine']['cpu_capability'] == 'AVX2' and avx2['matmul_gflops'] < nat['matmul_gflops']
     assert set(nat['exec']) == {'speedrun-cpu-2'} and 'exec' not in avx2
+
+def test_bench_xeon_3_record():
+    "Chapter 09's third record: fast and the last two speed recipes, 5 seeds each, the matmul rate measured 6 times."
+    from fmnist_cnn.recipes import RECIPES
+    from fmnist_cnn.model import build_model, mflops
+    res = json.loads((ROOT/'results'/'bench_cpu_xeon_3.json').read_text())
+    assert list(res['runs']) == ['fast', 'speedrun-cpu-2', 'speedrun-cpu-3'] and res['baseline'] == 'fast'
+    for name, runs in res['runs'].items():
+        assert [r['seed'] for r in runs] == [0, 1, 2, 3, 4] and res['summary'][name]['seeds'] == 5
+        assert abs(runs[0]['mflops'] - mflops(build_model(RECIPES[name]['model']))) < 0.01          # today's recipe
+        assert all(r['epochs'] == RECIPES[name]['epochs'] and r['bf16'] is False for r in runs)
+        assert all(r['low_res'] == RECIPES[name]['tricks']['low_res'] for r in runs)
+        assert all(abs(r['efficiency'] - r['train_gflops']/res['matmul_gflops']) < 2e-3 for r in runs)
+    assert len(res['matmul_each']) == 6 and res['n_train'] is None and res['machine']['threads'] == 2
+    import statistics
+    assert abs(res['matmul_gflops'] - statistics.median(res['matmul_each'])) < 0.051                   # the median
 
 def test_speedrun(tmp_path):
     "scripts/speedrun.py's record: per candidate and seed, the validation curve and the TFLOP of every epoch."
