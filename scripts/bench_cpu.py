@@ -62,7 +62,7 @@ def machine() -> dict:
 def matmul_gflops(n:int=2048, reps:int=10, rounds:int=5) -> float:
     "float32 `torch.mm` rate (GFLOP/s) on n x n matrices with the current threads: median of `rounds` timed rounds."
     a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3): torch.mm(a, b)                                          # warm-up
+    for _ in range(10): torch.mm(a, b)                            # warm-up (a cold first round reads low)
     rates = []
     for _ in range(rounds):
         t = time.perf_counter()

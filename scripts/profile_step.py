@@ -1,19 +1,27 @@
 """Where a CPU training step's time goes: seconds by kind of operation, against the FLOPs each kind does.
 
-Chapter 09's records reach 22-44% of the machine's matrix-multiply rate. This script says why, for each recipe of
---recipes, in one run on one machine (the threads training uses, float32, the recipe's layout):
-1. the machine (`bench_cpu.machine()`) and its float32 matmul rate (`bench_cpu.matmul_gflops()`);
+Chapter 09's speed recipes reach about a fifth of the machine's matrix-multiply rate, the fast recipe about half.
+This script says why, for each recipe of --recipes (with --set overrides), in one run on one machine (the threads
+training uses, float32, the recipe's layout):
+1. the machine (`bench_cpu.machine()`) and its float32 matmul rate (`bench_cpu.matmul_gflops()`), measured before
+   the first recipe and after each one, the median kept (a shared machine's rate varies);
 2. the training step's FLOPs by kind, counted by `torch.utils.flop_counter.FlopCounterMode` on one real step
    (forward and backward: a frozen layer's weight gradient is not computed, so not counted);
 3. the step's milliseconds: `fit` on real training images, one epoch of --warmup + --steps + 1 batches, the last
    --steps timed from one batch's start to the next (loading, forward, backward, optimizer: all of it), first
    without the profiler (`step_ms`, the honest figure), then under `torch.profiler` (`profiled_step_ms`: the
-   profiler's own cost shows as the difference), whose self CPU time of every operator is summed by kind (`KINDS`).
-   Per kind: its share of the profiled time, its FLOPs per step, and its GFLOP/s as a share of the matmul rate.
+   profiler's own cost shows as the difference), whose self CPU time of every operator is summed by kind (`KINDS`;
+   an operator that matches no kind takes the kind of its nearest caller that does, e.g. the allocations inside a
+   convolution's backward). Per kind: its share of the time spent inside PyTorch's operators (`covered`: how much
+   of the profiled step that is; the rest is Python), its FLOPs per step, and, where it does at least 1% of them,
+   its GFLOP/s as a share of the matmul rate: a derived rate, the kind's FLOPs over its share of the plain step.
+   The profiler costs the same per call whatever the call does, so kinds of many small calls look a little
+   larger than they are.
 Progressive resizing is off here (`tricks.low_res=0`): every profiled step is a full-size one. The recipe's
 callbacks run (the whitened stem is computed and frozen first, as in training).
 Run it on an otherwise idle machine. Seconds compare only within one run; the shares are what the chapter reads.
-Usage: python scripts/profile_step.py [--recipes fast,speedrun-cpu-2] [--steps 40] [--out results/profile_step.json]
+Usage: python scripts/profile_step.py [--recipes fast,speedrun-cpu-2] [--set data.bs=512 ...] [--steps 40]
+                                     [--out results/profile_step.json]
 """
 import argparse, re, statistics, time
 import torch
@@ -22,26 +30,30 @@ from torch.utils.flop_counter import FlopCounterMode
 from fmnist_cnn.data import get_dls, write_json
 from fmnist_cnn.loop import Callback
 from fmnist_cnn.model import build_model, mflops
-from fmnist_cnn.recipes import RECIPES, merge, check_recipe
+from fmnist_cnn.recipes import RECIPES, merge, check_recipe, parse_override
 from fmnist_cnn.training import fit, make_opt, make_sched, make_cbs
 from bench_cpu import machine, matmul_gflops
 
-# each kind of operation by the profiler's operator names (the first pattern that matches wins; self CPU time);
-# everything inside the optimizer's step and zero_grad is 'optimizer', whatever its operators
+# each kind of operation by the profiler's operator names (the first pattern that matches wins, ignoring case; self
+# CPU time); everything inside the optimizer's step and zero_grad is 'optimizer', whatever its operators
 KINDS = {
     'convolution': r'conv|mkldnn_convolution',                                    # forward and backward
-    'batch norm': r'batch_norm',                                                 # forward and backward
+    'batch norm': r'batch_?norm',                                                # forward and backward
     'ReLU': r'relu|threshold|clamp_min',
-    'addition (residual paths)': r'^aten::add$|^aten::add_$',
-    'pooling, linear, loss': r'pool|addmm|^aten::mm$|linear|log_softmax|nll_loss|cross_entropy|^aten::mean|^aten::sum$',
+    'additions (residual paths, batch norm counters)': r'^aten::add_?$|AddBackward',
+    'pooling (shortcuts, head), linear, loss': (r'pool|addmm|^aten::mm$|linear|log_?softmax|nll_?loss|cross_?entropy|'
+                                                r'^aten::mean|^aten::sum$|MeanBackward|MmBackward'),
     'optimizer': r'^Optimizer\.',
     'copies and layout': r'copy_|contiguous|clone|to_copy|empty_strided|as_strided|index|^aten::to$|^aten::cat$',
 }
 
 def kind_of(op:str, scopes=()) -> str:
-    "The kind of operator `op` called inside `scopes` (its callers' names): `KINDS`, 'other' when none matches."
+    "The kind of operator `op` called inside `scopes` (its callers, nearest first): `KINDS`, else its nearest caller's."
     if any(s.startswith('Optimizer.') for s in scopes): return 'optimizer'
-    return next((k for k, pat in KINDS.items() if re.search(pat, op)), 'other')
+    for name in (op, *scopes):
+        k = next((k for k, pat in KINDS.items() if re.search(pat, name, re.IGNORECASE)), None)
+        if k: return k
+    return 'other'
 
 def by_op(prof) -> dict:
     "{(operator, kind): [self CPU microseconds, calls]} over every event the profiler recorded."
@@ -76,9 +88,9 @@ class StepTimer(Callback):
         if self.profile and self.i == self.warmup + self.steps: self.prof.stop()
         self.t, self.i = time.perf_counter(), self.i + 1
 
-def profile_recipe(name:str, warmup:int, steps:int, mm:float) -> dict:
+def profile_recipe(name:str, warmup:int, steps:int, overrides:dict=None) -> dict:
     "One recipe's step: milliseconds unprofiled and profiled, time and FLOPs by kind, the top operators."
-    r = check_recipe(merge(RECIPES[name], **{'tricks.low_res': 0., 'precision.bf16': False,
+    r = check_recipe(merge(RECIPES[name], **(overrides or {}), **{'tricks.low_res': 0., 'precision.bf16': False,
                                              'precision.compile': False, 'epochs': 1, 'data.valid': 0}))
     bs, n = r['data']['bs'], r['data']['bs']*(warmup + steps + 1)
     res = {}
@@ -96,27 +108,31 @@ def profile_recipe(name:str, warmup:int, steps:int, mm:float) -> dict:
     model.train(); flops = step_flops(model, xb, yb, nn.CrossEntropyLoss(label_smoothing=r['loss']['label_smoothing']))
     ops = by_op(res[True].prof)
     total = sum(t for t, _ in ops.values())                             # microseconds, over `steps` steps
+    covered = total/1e3/steps/statistics.median(res[True].times)/1e3    # of the profiled step: inside operators
     by_kind = {}
     for (op, k), (t, _) in ops.items(): by_kind[k] = by_kind.get(k, 0) + t
     ms = statistics.median(res[False].times)*1e3
-    kinds, gf = {}, sum(flops.values())/1e9
+    kinds, gf, mm = {}, sum(flops.values())/1e9, None
     for k in [*KINDS, 'other']:
         share, f = by_kind.get(k, 0)/total, flops.get(k, 0)/1e9
         sec = share*ms/1e3                                              # this kind's seconds in an unprofiled step
         rated = f >= 0.01*gf and sec > 0                                # a rate only where the kind does real work
         kinds[k] = dict(time_share=round(share, 4), gflop_per_step=round(f, 4),
-                        gflops=round(f/sec, 1) if rated else None, of_matmul=round(f/sec/mm, 3) if rated else None)
+                        gflops=round(f/sec, 1) if rated else None)
     top = sorted(ops.items(), key=lambda kv: -kv[1][0])[:12]
-    return dict(recipe=name, bs=bs, steps=steps, warmup=warmup, mflops=round(mflops(model), 2),
+    return dict(recipe=name, overrides=overrides or {}, bs=bs, steps=steps, warmup=warmup,
+                mflops=round(mflops(model), 2),
                 gflop_per_step=round(gf, 4), step_ms=round(ms, 2),
-                profiled_step_ms=round(statistics.median(res[True].times)*1e3, 2),
-                gflops=round(gf/ms*1e3, 1), of_matmul=round(gf/ms*1e3/mm, 3), kinds=kinds,
+                profiled_step_ms=round(statistics.median(res[True].times)*1e3, 2), covered=round(covered, 3),
+                gflops=round(gf/ms*1e3, 1), kinds=kinds,
                 top_ops=[dict(op=op, kind=k, time_share=round(t/total, 4), calls_per_step=round(c/steps, 1))
                          for (op, k), (t, c) in top])
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--recipes', default='fast,speedrun-cpu-2', help='comma-separated names in RECIPES')
+    ap.add_argument('--set', nargs='*', default=[], metavar='FIELD=VALUE',
+                    help='recipe fields to change in every recipe profiled, e.g. data.bs=512')
     ap.add_argument('--warmup', type=int, default=10); ap.add_argument('--steps', type=int, default=40)
     ap.add_argument('--out', default='results/profile_step.json')
     a = ap.parse_args()
@@ -124,17 +140,28 @@ def main():
     bad = [n for n in names if n not in RECIPES]
     if bad: ap.error(f'unknown recipes {bad}; RECIPES has {list(RECIPES)}')
     if a.steps < 1 or a.warmup < 1: ap.error('--steps and --warmup must be at least 1')
-    mm, m = matmul_gflops(), machine()
-    print(f"{m['cpu']} ({m['cpu_capability']}), {m['threads']} threads: matmul {mm:.0f} GFLOP/s", flush=True)
+    try:
+        ov = {}
+        for t in a.set: ov |= parse_override(RECIPES[names[0]], t)
+        for n in names: check_recipe(merge(RECIPES[n], **ov))
+    except ValueError as e: ap.error(str(e))
+    m, each = machine(), [matmul_gflops()]
+    print(f"{m['cpu']} ({m['cpu_capability']}), {m['threads']} threads: matmul {each[0]:.0f} GFLOP/s", flush=True)
     recs = []
     for name in names:
-        rec = profile_recipe(name, a.warmup, a.steps, mm); recs.append(rec)
-        print(f"{name}: {rec['step_ms']:.1f} ms/step ({rec['profiled_step_ms']:.1f} profiled), "
-              f"{rec['gflop_per_step']:.2f} GFLOP, {100*rec['of_matmul']:.0f}% of matmul", flush=True)
+        recs.append(profile_recipe(name, a.warmup, a.steps, ov)); each.append(matmul_gflops())
+    mm = statistics.median(each)
+    for rec in recs:                                                    # rates as shares of the median matmul rate
+        rec['of_matmul'] = round(rec['gflops']/mm, 3)
+        for v in rec['kinds'].values(): v['of_matmul'] = round(v['gflops']/mm, 3) if v['gflops'] else None
+        print(f"{rec['recipe']}: {rec['step_ms']:.1f} ms/step ({rec['profiled_step_ms']:.1f} profiled, "
+              f"{100*rec['covered']:.0f}% of it inside operators), {rec['gflop_per_step']:.2f} GFLOP, "
+              f"{100*rec['of_matmul']:.0f}% of matmul", flush=True)
         for k, v in rec['kinds'].items():
             rate = f", {v['gflops']:.0f} GFLOP/s ({100*v['of_matmul']:.0f}% of matmul)" if v['gflops'] else ''
-            print(f"  {k:<24} {100*v['time_share']:5.1f}% of the time, {v['gflop_per_step']:.3f} GFLOP{rate}")
-    write_json(dict(machine=m, matmul_gflops=round(mm, 1), date=time.strftime('%Y-%m-%d'), recipes=recs), a.out)
+            print(f"  {k:<48} {100*v['time_share']:5.1f}% of the time, {v['gflop_per_step']:.3f} GFLOP{rate}")
+    write_json(dict(machine=m, matmul_gflops=round(mm, 1), matmul_each=[round(x, 1) for x in each],
+                    date=time.strftime('%Y-%m-%d'), recipes=recs), a.out)
     print(f'written to {a.out}')
 
 if __name__ == '__main__': main()

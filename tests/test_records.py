@@ -131,11 +131,13 @@ def test_profile_step(tmp_path):
     from fmnist_cnn.model import build_model, flops_by_resolution
     out = tmp_path/'profile.json'
     run_script('profile_step.py', '--recipes', 'fast,speedrun-cpu-2', '--warmup', 1, '--steps', 3, '--out', out,
-               tmp=tmp_path)
+               '--set', 'data.bs=64', tmp=tmp_path)
     res = json.loads(out.read_text())
     assert res['matmul_gflops'] > 0 and [r['recipe'] for r in res['recipes']] == ['fast', 'speedrun-cpu-2']
+    assert len(res['matmul_each']) == 3 and abs(res['matmul_gflops'] - sorted(res['matmul_each'])[1]) < 0.1
     for r in res['recipes']:
-        assert r['steps'] == 3 and r['step_ms'] > 0 and r['profiled_step_ms'] > 0
+        assert r['steps'] == 3 and r['step_ms'] > 0 and r['profiled_step_ms'] > 0 and 0.3 < r['covered'] <= 1.05
+        assert r['bs'] == 64 and r['overrides'] == {'data.bs': 64}                      # --set reached the recipe
         assert abs(sum(v['time_share'] for v in r['kinds'].values()) - 1) < 2e-3
         assert r['kinds']['convolution']['time_share'] > 0.2 and r['kinds']['batch norm']['time_share'] > 0.02
         assert abs(r['gflops']/(r['gflop_per_step']/r['step_ms']*1e3) - 1) < 1e-2
@@ -148,6 +150,10 @@ def test_profile_step(tmp_path):
         want = r['bs']*(3*conv - (2 if frozen else 1)*stem)/1e3                  # GFLOP per step
         assert abs(r['kinds']['convolution']['gflop_per_step'] - want) < 1e-3, (r['recipe'], want)
     assert res['recipes'][1]['kinds']['optimizer']['time_share'] > 0               # the optimizer's scope is found
+    # a bad override: one line and exit code 2, nothing written
+    bad = subprocess.run([sys.executable, 'scripts/profile_step.py', '--set', 'opt.nope=1', '--out', tmp_path/'x.json'],
+                         cwd=ROOT, capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(ROOT)})
+    assert bad.returncode == 2 and "unknown recipe field 'opt.nope'" in bad.stderr and not (tmp_path/'x.json').exists()
 
 def test_profile_step_record():
     "Chapter 09's profile: fast and both speed recipes, 40 steps each after 10 of warm-up, on one 2-thread machine."
