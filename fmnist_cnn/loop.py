@@ -34,7 +34,9 @@ def bf16_native(device) -> bool:
     device = torch.device(device)
     if device.type == 'cuda': return torch.cuda.is_bf16_supported()
     flags = ('_is_amx_tile_supported', '_is_avx512_bf16_supported')
-    if device.type == 'cpu': return any(getattr(torch.cpu, f, lambda: False)() for f in flags)
+    if device.type == 'cpu':   # and PyTorch's kernels not limited below AVX-512 (ATEN_CPU_CAPABILITY=avx2: an AVX2 CPU)
+        return ('AVX512' in torch.backends.cpu.get_cpu_capability()
+                and any(getattr(torch.cpu, f, lambda: False)() for f in flags))
     return False
 
 # %% ../nbs/02_training.ipynb #3376b05a

@@ -145,6 +145,10 @@ def merge(recipe:dict, # a recipe such as `RECIPES['modern']`
 # the CPU speedrun's third record (chapter 09, round 10): the second with the first 45% of its steps at 14x14
 # instead of 30%, for the moonshot of 2 TFLOP; written as what it is, a recipe plus one override
 RECIPES['speedrun-cpu-3'] = merge(RECIPES['speedrun-cpu-2'], **{'tricks.low_res': 0.45})
+# the fourth (round 12), for the matmul rate: speedrun-cpu-2 with wider later stages (larger matrices), batches of
+# 256 (the learning rate scaled with them), bfloat16 autocast where the CPU has it natively, and torch.compile
+RECIPES['speedrun-cpu-4'] = merge(RECIPES['speedrun-cpu-2'], **{'model.args.widths': (16, 48, 96), 'data.bs': 256,
+                                  'opt.lr': 0.4, 'precision.bf16': 'auto', 'precision.compile': True})
 
 # %% ../nbs/02_training.ipynb #70d7cf7e
 def _need(ok:bool, msg:str):

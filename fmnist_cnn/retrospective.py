@@ -275,16 +275,18 @@ def comparison_table(anchors:bool=True, # add the published results in `ANCHORS`
                     f"2-core CPU | {acc} | this repository (`results/time_to_acc.json`) |")
     for f, name, what in [('bench_cpu', 'speedrun-cpu', 'CPU speedrun'),   # the CPU speedrun's records (chapter 09)
                           ('bench_cpu_xeon', 'speedrun-cpu-2', 'CPU speedrun, second record'),
-                          ('bench_cpu_xeon_3', 'speedrun-cpu-3', 'CPU speedrun, 2-TFLOP moonshot')]:
+                          ('bench_cpu_xeon_3', 'speedrun-cpu-3', 'CPU speedrun, 2-TFLOP moonshot'),
+                          ('bench_cpu_xeon_4', 'speedrun-cpu-4', 'CPU speedrun, bfloat16 and compiled')]:
         bench = load_results(f)
         if not (bench and name in bench.get('runs', {})): continue
         rs, s, m = bench['runs'][name], bench['summary'][name], bench['machine']
         acc, sd = mean_sd(r['final_test_acc'] for r in rs)
         hit = 'every seed' if s['every_seed_reached'] else f"{sum(bool(r['reached']) for r in rs)} seeds"
+        how = ('bfloat16' if rs[0]['bf16'] else 'float32') + (', compiled' if rs[0].get('compile') else '')
         rows.append(f"| **ModernCNN**, {what} (`{name}` recipe, not shipped) | "
                     f"{rs[0]['params']/1e6:.3f}M | {rs[0]['mflops']:.0f} | {rs[0]['epochs']} | "
                     f"{s['train_tflop_to_target']['mean']:.1f} TFLOP, {s['train_s_to_target']['mean']:.0f} s on a "
-                    f"{m['cores']}-core {m['cpu']} ({m['cpu_capability']}) | {100*acc:.2f}% "
+                    f"{m['cores']}-core {m['cpu']} ({m['cpu_capability']}, {how}) | {100*acc:.2f}% "
                     f"({len(rs)} seeds, sample sd {100*sd:.2f}; {hit} at 92.03% or more) | "
                     f"this repository (chapter 09, `results/{f}.json`) |")
     return '\n'.join(rows + (ANCHORS if anchors else []))

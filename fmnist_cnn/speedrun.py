@@ -91,12 +91,14 @@ def speed_table(recs:list, names:list=None) -> str:
 # %% ../nbs/09_speedrun.ipynb #21dac095
 def plot_speed(recs:list, names:list=None, ax=None, kept:list=(),
                label:list=(), # candidates to name even where others of about the same cost crowd them
+               floor:float=None, # validation accuracy (%) below which a candidate is left off (the table keeps it)
               ):
     "Validation accuracy (mean ± sd over seeds) against training TFLOP, one point per candidate; `kept` in red."
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
     names = names or search_order(recs)
     if ax is None: _, ax = plt.subplots(figsize=(7.5, 4.2))
     ss = {n: speed_summary(recs, n) for n in names}
+    ss = {n: s for n, s in ss.items() if floor is None or 100*s['valid'][0] >= floor}
     for n, s in ss.items():
         (m, sd), k = s['valid'], n in kept
         ax.errorbar(s['tflop'], 100*m, yerr=100*(sd or 0), fmt='o' if k else 's', ms=7 if k else 4, capsize=3,
@@ -150,19 +152,31 @@ def machine_line(res:dict) -> str:
     lim = f", limited to {lim}" if lim else ''
     return (f"{m['cpu']}{gen}, {m['cores']} cores ({flags}; PyTorch's {m['cpu_capability']} kernels{lim}), "
             f"{m['threads']} threads, "
-            f"torch {m['torch']}: float32 matmul {res['matmul_gflops']:.0f} GFLOP/s")
+            f"torch {m['torch']}: float32 matmul {res['matmul_gflops']:.0f} GFLOP/s"
+            + (f", bfloat16 {res['matmul_bf16_gflops']:.0f}" if 'matmul_bf16_gflops' in res else ''))
+
+def _runs_in(r:dict) -> str:
+    "How a benchmark run ran: float32 or bfloat16 autocast, compiled or not (older records: float32, eager)."
+    return ('bfloat16' if r['bf16'] else 'float32') + (', compiled' if r.get('compile') else '')
+
+def _share(runs:list) -> str:
+    "The runs' share of the float32 matmul rate and, for bfloat16 runs, of the bfloat16 one."
+    f32 = f"{_pm(*mean_sd(r['efficiency'] for r in runs), digits=0)}%"
+    if not all('efficiency_bf16' in r for r in runs): return f32
+    return f"{f32} ({_pm(*mean_sd(r['efficiency_bf16'] for r in runs), digits=1)}% of bfloat16)"
 
 def bench_table(res:dict) -> str:
     "Markdown: each recipe of a `bench_cpu.json` record over its seeds (mean ± sample sd)."
-    rows = ['| recipe | parameters | MFLOPs | epochs | seeds at 92.03% | final test (%) | TFLOP to 92.03% | '
-            'seconds to 92.03% | share of matmul rate |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+    rows = ['| recipe | parameters | MFLOPs | epochs | runs in | seeds at 92.03% | final test (%) | TFLOP to 92.03% | '
+            'seconds to 92.03% | share of matmul rate |', '|---|---:|---:|---:|---|---:|---:|---:|---:|---:|']
     for name, runs in res['runs'].items():
         hit = [r['reached'] for r in runs if r['reached']]
         ms = lambda xs: _pm(*mean_sd(xs), k=1) if xs else '-'
         rows.append(f"| {name} | {runs[0]['params']:,} | {runs[0]['mflops']:.1f} | {runs[0]['epochs']} | "
+                    f"{_runs_in(runs[0])} | "
                     f"{len(hit)} of {len(runs)} | {_pm(*mean_sd(r['final_test_acc'] for r in runs))} | "
                     f"{ms([h['train_tflop'] for h in hit])} | {ms([h['train_s'] for h in hit])} | "
-                    f"{_pm(*mean_sd(r['efficiency'] for r in runs), digits=0)}% |")
+                    f"{_share(runs)} |")
     return '\n'.join(rows)
 
 def bench_ratio(res:dict, name:str) -> dict:

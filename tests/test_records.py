@@ -125,6 +125,31 @@ def test_bench_cpu(tmp_path):
     if Path('/proc/cpuinfo').exists():                           # Linux: the generation beside the vendor's name
         assert res['machine']['cpu_family'] and f"family {res['machine']['cpu_family']}" in machine_line(res)
 
+def test_bench_cpu_as_recipe(tmp_path):
+    "--as-recipe: each recipe in its own precision; a compiling one's compile timed apart, bf16 rated against bf16 too."
+    from fmnist_cnn.loop import bf16_native
+    from fmnist_cnn.recipes import RECIPES
+    assert RECIPES['speedrun-cpu-4']['precision']['compile'] and not RECIPES['fast']['precision']['compile']
+    import tempfile
+    caches = lambda: set(Path(tempfile.gettempdir()).glob('bench_cpu_inductor_*'))
+    before = caches()
+    run_script('bench_cpu.py', '--as-recipe', '--recipes', 'fast,speedrun-cpu-4', '--seeds', '0', '--n-train', 512,
+               '--n-test', 200, '--target', 0.1, '--out', tmp_path/'bench.json', tmp=tmp_path)
+    res = json.loads((tmp_path/'bench.json').read_text())
+    assert res['precision'] == 'as recipe' and list(res['compile_warmup']) == ['speedrun-cpu-4']   # fast: no compile
+    assert res['compile_warmup']['speedrun-cpu-4']['total_s'] > 0
+    native = bf16_native('cpu')
+    assert res['machine']['bf16_native'] == native and ('matmul_bf16_gflops' in res) == native
+    for name in ('fast', 'speedrun-cpu-4'):
+        (r,) = res['runs'][name]
+        assert r['compile'] == RECIPES[name]['precision']['compile']
+        want = RECIPES[name]['precision']['bf16']
+        assert r['bf16'] == (native if want == 'auto' else want)
+        assert abs(r['efficiency'] - r['train_gflops']/res['matmul_gflops']) < 2e-3
+        if r['bf16']: assert abs(r['efficiency_bf16'] - r['train_gflops']/res['matmul_bf16_gflops']) < 2e-3
+        else: assert 'efficiency_bf16' not in r
+    assert caches() <= before                                       # its own compile cache, removed at exit
+
 def test_profile_step(tmp_path):
     "scripts/profile_step.py's record: a step's time by kind of operation, its FLOPs against a count by hand."
     from fmnist_cnn.recipes import RECIPES
@@ -181,6 +206,16 @@ def test_bench_cpu_isa_limits(monkeypatch):
     from fmnist_cnn.speedrun import machine_line
     line = machine_line(dict(machine=m, matmul_gflops=100.))
     assert 'limited to ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2' in line, line
+
+def test_bf16_native_isa_limit():
+    "A CPU whose PyTorch kernels are limited to AVX2 (timed as an AVX2 machine) has no native bfloat16 either."
+    code = ("from fmnist_cnn.loop import bf16_native; import torch; "
+            "print(bf16_native('cpu'), torch.cpu._is_amx_tile_supported())")
+    run = lambda **env: subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                                       check=True, env={**os.environ, 'PYTHONPATH': str(ROOT), **env}).stdout.split()
+    native, amx = run(ATEN_CPU_CAPABILITY='')
+    assert run(ATEN_CPU_CAPABILITY='avx2')[0] == 'False'
+    if amx == 'True': assert native == 'True'              # AMX and the full kernel set: native
 
 def test_bench_xeon_records():
     "Chapter 09's second record: fast and both speed recipes, 5 seeds each, on one machine, natively and as AVX2."
