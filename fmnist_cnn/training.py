@@ -155,7 +155,7 @@ def _setup(run:Run, opt_func, sched_func, resume:bool=False, allow_changed:bool=
     run.callback('before_fit')                          # placed, not yet wrapped: a trick may change the model here
     run.step_model = wrap_ddp(run.model, run.device)                       # DDP-wrapped under torchrun, else `model`
     if run.compile:
-        # one static graph per input shape (each image size, and an epoch's last, smaller batch): faster on the CPU
+        # one static graph per input shape (each image size, an epoch's last smaller batch), not a dynamic-shape one
         run.step_model = torch.compile(run.step_model, dynamic=False,
                                        **({} if run.compile is True else dict(mode=run.compile)))
     run.opt = opt_func(run.model.parameters(), lr=run.lr)
