@@ -53,8 +53,10 @@ data:
 run: setup data
 	@$(BIN)/fmnist-cnn evaluate
 
+# nbdev_test runs one notebook per core at once, so one PyTorch thread each (unless OMP_NUM_THREADS says otherwise):
+# more threads than cores wait on each other, and the notebooks take several times as long
 test: setup-dev data
-	$(BIN)/nbdev_test
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/nbdev_test
 	$(BIN)/pytest
 
 # After editing a notebook: write the library from the notebooks and clean them (use this, not a bare nbdev_export:

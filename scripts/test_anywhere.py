@@ -82,6 +82,8 @@ def main():
             groups = [[first]] + ([rest[i::a.jobs] for i in range(a.jobs)] if rest else [])
             procs = [subprocess.Popen([py, '-c', RUNNER, *map(str, groups[0])], env=env, cwd=tmp)]
             if procs[0].wait(): sys.exit('test_anywhere: a notebook failed (see above)')
+            # the cores shared out between the processes: PyTorch's threads, more than the cores, wait on each other
+            env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1)//a.jobs)))
             procs = [subprocess.Popen([py, '-c', RUNNER, *map(str, g)], env=env, cwd=tmp) for g in groups[1:] if g]
             if any([p.wait() for p in procs]): sys.exit('test_anywhere: a notebook failed (see above)')
         where = subprocess.run([py, '-c', 'import fmnist_cnn; print(fmnist_cnn.__file__)'], capture_output=True, text=True, cwd=tmp).stdout
