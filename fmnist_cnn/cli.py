@@ -97,17 +97,20 @@ def cmd_evaluate(weights:str=DEFAULT_WEIGHTS, # a .pt file, or a shipped model's
                  device:str=None, # cuda, mps or cpu (default: CPU)
                  root:str=None, # folder with the Fashion-MNIST files
                 ):
-    "Accuracy, per-class report and most confused pairs of a weights file on the full test set."
+    "Accuracy, calibration (NLL, ECE, Brier), per-class report and most confused pairs on the full test set."
     from sklearn.metrics import classification_report
     from fmnist_cnn.data import CLASSES, get_dls
-    from fmnist_cnn.model import n_params, load_model
-    from fmnist_cnn.evaluation import get_preds, most_confused
+    from fmnist_cnn.model import n_params, load_model, calibration_status
+    from fmnist_cnn.evaluation import get_preds, most_confused, calibration_metrics
     model = load_model(weights, device=device)
     dls = get_dls(bs=500, root=root)
     probs, targs = get_preds(model, dls.test)
-    preds = probs.argmax(1)
+    preds, m = probs.argmax(1), calibration_metrics(probs, targs)
     print(f'{weights}: {type(model).__name__}, {n_params(model):,} parameters')
-    print(f'test accuracy: {100*(preds == targs).float().mean():.2f}% on {len(targs):,} images\n')
+    print(f"test accuracy: {100*m['acc']:.2f}% on {len(targs):,} images")
+    print(f"probabilities: NLL {m['nll']:.4f}, ECE {100*m['ece']:.2f}% ({m['n_bins']} equal-width bins), "
+          f"Brier {m['brier']:.4f}")
+    print(f'{calibration_status(model)}\n')
     print(classification_report(targs, preds, target_names=CLASSES, digits=3))
     print('most confused (true -> predicted: count):')
     for t, p, n in most_confused(targs, preds, 5): print(f'  {t} -> {p}: {n}')
@@ -121,7 +124,7 @@ def cmd_predict(images:list, # image files (PNG, JPEG, ...)
     "Top-k classes of each image file; a file that cannot be used is reported, and the others go on."
     if invert not in ('auto', 'yes', 'no'): raise ValueError(f"--invert must be auto, yes or no, got {invert!r}")
     if k < 1: raise ValueError(f"-k must be at least 1, got {k}")
-    from fmnist_cnn.model import load_model
+    from fmnist_cnn.model import load_model, calibration_status
     from fmnist_cnn.evaluation import predict
     from fmnist_cnn.concepts import save_explanation
     model, inv, failed = load_model(weights), {'auto': 'auto', 'yes': True, 'no': False}[invert], []
@@ -133,6 +136,7 @@ def cmd_predict(images:list, # image files (PNG, JPEG, ...)
             if len(images) == 1: raise                      # one image: its error is the command's one line
             print(f'fmnist-cnn predict: error: {e}', file=sys.stderr); failed.append(str(path)); continue
         print(f"{path}: " + ', '.join(f'{c} {100*p:.1f}%' for c, p in res) + (f' (Grad-CAM in {out})' if cam else ''))
+    print(f'(probabilities of {weights}, {calibration_status(model)})')
     if failed: raise ValueError(f"{len(failed)} of {len(images)} images could not be classified: {', '.join(failed)}")
 
 # %% ../nbs/05_cli.ipynb #4c8f083c

@@ -112,13 +112,15 @@ def make_demo(model, # the classifier
 
 # %% ../nbs/08_demo.ipynb #0c2d2e54
 def describe_weights(weights, model=None) -> str:
-    "One line on a weights file or shipped model: its name, architecture, parameters and recorded test accuracy."
+    "One line on a weights file or shipped model: name, architecture, parameters, recorded test accuracy, calibration."
     path = weights_path(weights); meta = read_meta(path)
     model = model or load_model(path)
     n_test = meta.get('n_test') or 10_000
     on = 'the Fashion-MNIST test set' if n_test == 10_000 else f'{n_test:,} Fashion-MNIST test images'
     acc = f", {100*meta['test_acc']:.2f}% on {on}" if meta.get('test_acc') else ''
-    return f"{path.stem}: {type(model).__name__}, {n_params(model):,} parameters{acc}"
+    T = getattr(model, 'temperature', None)                     # set by `load_model` from the weights' metadata
+    cal = f'probabilities calibrated (T = {T:.2f})' if T is not None else 'probabilities not calibrated'
+    return f"{path.stem}: {type(model).__name__}, {n_params(model):,} parameters{acc}; {cal}"
 
 def launch_demo(weights:str='modern', # a .pt file, or a shipped model's name: original, modern, tiny, small, best
                 host:str='127.0.0.1', # the address to listen on (0.0.0.0: every network interface)

@@ -28,7 +28,7 @@ except ImportError: fcntl = None
 # %% ../nbs/02_training.ipynb #09e82a9b
 import torch.distributed as dist
 from .data import get_dls, DataLoaders, atomic_write, write_json, n_items, DiskFullError
-from .model import build_model, save_weights
+from .model import build_model, save_weights, set_temperature
 from .augment import make_aug
 from .recipes import RECIPES, merge, check_recipe, recipe_diff
 from .loop import Run, Callback, get_device, set_seed, bf16_native, run_epoch, train_mode
@@ -361,10 +361,20 @@ def _short_run(r:dict, steps:int, lead:str) -> str:
     return (f"{lead} {steps} optimizer steps ({r['epochs']} epochs of batch {r['data']['bs']}): {why}, so it may end "
             f"near chance. Give it at least {MIN_STEPS} steps: more epochs (--epochs) or more images (--n-train).")
 
+def _calibration(run:Run):
+    "The `calibration` block of a run's weights: a temperature fitted on its validation split (chapter 03), or None."
+    if getattr(run.dls, 'valid', None) is None: return None
+    from fmnist_cnn.evaluation import calibrate
+    whole = lambda dl: getattr(dl, 'dl', dl)                      # under torchrun: the loader behind this share
+    valid = whole(run.dls.valid)
+    return calibrate(run.model, valid, whole(run.dls.test),       # the network as shipped: no test-time flip
+                     fitted_on=f"the run's validation split ({n_items(valid):,} training images held out)")
+
 def _ship(run:Run, r:dict, p:dict, world:int):
-    "The weights and their metadata, after training."
+    "The weights (raw) and their metadata, with the temperature fitted on the validation split, after training."
     h = run.hist[-1]
-    save_weights(run.model, run.out/'model.pt', recipe=r, device=str(run.device), bf16=p['bf16'], epochs=len(run.hist),
+    save_weights(run.model, run.out/'model.pt', calibration=_calibration(run), recipe=r, device=str(run.device),
+                 bf16=p['bf16'], epochs=len(run.hist),
                  valid_acc=None if h['valid_err'] is None else round(1 - h['valid_err'], 4),
                  test_acc=round(1 - h['test_err'], 4), n_test=n_items(run.dls.test), processes=world,
                  train_time_s=round(sum(x['train_time'] for x in run.hist), 1), history=run.hist)
@@ -394,6 +404,7 @@ def train(recipe:dict, # a recipe such as `RECIPES['fast']`
         if world > 1: dls = shard(dls)                                  # each process takes its share of every batch
     set_seed(r['seed'])
     model = build_model(r['model']) if net is None else net
+    if getattr(model, 'temperature', None) is not None: set_temperature(model, None)   # a loaded net: raw logits
     p = r['precision'] | dict(bf16=bf16_native(device) if r['precision']['bf16'] == 'auto' else r['precision']['bf16'])
     steps, writer = r['epochs']*len(dls.train), out is not None and is_main()
     if progress and is_main() and steps < MIN_STEPS and r['sched']['name'] == 'onecycle':

@@ -15,9 +15,10 @@ from nbdev.serve import proc_nbs
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC, OUT = ROOT/'docs'/'_build'/'src', ROOT/'docs'/'_build'/'html'
-CHAPTERS = sorted(p.stem for p in (ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
+CHAPTERS = (sorted(p.stem for p in (ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))        # the chapters, then appendices
+            + sorted(p.stem for p in (ROOT/'nbs').glob('appendix_*.ipynb')))
 MODULES = ['data', 'model', 'augment', 'distributed', 'loop', 'recipes', 'training', 'photos', 'evaluation', 'concepts',
-           'retrospective', 'demo', 'cli']
+           'retrospective', 'speedrun', 'corrupt', 'demo', 'cli', 'book.practice']
 
 API = """# API reference
 
@@ -26,7 +27,9 @@ documentation, with its parameters, also appears in its chapter, next to the cod
 
 """ + '\n'.join(f"## `fmnist_cnn.{m}`\n\n```{{eval-rst}}\n.. automodule:: fmnist_cnn.{m}\n```\n" for m in MODULES)
 
-TOC = "```{toctree}\n:maxdepth: 1\n:caption: The book\n:hidden:\n\n" + '\n'.join(CHAPTERS) + "\napi\n```"
+TOC = ("```{toctree}\n:maxdepth: 1\n:caption: The book\n:hidden:\n\n" + '\n'.join(CHAPTERS) + "\n```\n\n"
+       "```{toctree}\n:maxdepth: 1\n:caption: Practice\n:hidden:\n\npractice\n```\n\n"     # questionnaires, exercises, `check`
+       "```{toctree}\n:maxdepth: 1\n:caption: Reference\n:hidden:\n\napi\n```")
 
 def tidy_code_cell(c):
     "Quarto's `#|` options -> MyST-NB tags; nbdev's show_doc markdown -> plain MyST."
@@ -36,6 +39,7 @@ def tidy_code_cell(c):
     tags = c.setdefault('metadata', {}).setdefault('tags', [])
     if 'echo: false' in opts: tags.append('remove-input')
     if 'output: false' in opts: tags.append('remove-output')
+    if 'code-fold: true' in opts: tags.append('hide-input')        # an exercise's solution: folded, a click shows it
     for o in c.get('outputs', []):
         md = o.get('data', {}).get('text/markdown')
         if md is None: continue

@@ -10,7 +10,7 @@ What it sets up, then checks:
   with the chapters' switches at their defaults); the notebooks themselves are not saved;
 - afterwards `git status` must be what it was before: no tracked file changed, no file appeared.
 
-Usage: python scripts/test_anywhere.py [NOTEBOOK ...] [--keep]   (default: every notebook in nbs/)
+Usage: python scripts/test_anywhere.py [NOTEBOOK ...] [--keep] [--times FILE]   (default: every notebook in nbs/)
 Exit 1 on the first failing cell (with its traceback) or on a changed working tree.
 """
 import argparse, gzip, os, shutil, subprocess, sys, sysconfig, tempfile, time, venv
@@ -31,6 +31,9 @@ for p in map(Path, sys.argv[1:]):
     except Exception as e:
         print(f'FAILED: {p.name}', flush=True); raise
     print(f'{p.name}: every cell ran in {time.time()-t:.0f} s', flush=True)
+    if os.environ.get('FMNIST_NB_TIMES'):                 # --times: one JSON line per notebook (appended, O_APPEND)
+        with open(os.environ['FMNIST_NB_TIMES'], 'a') as f:
+            f.write('{"name": "%s", "seconds": %.1f}\n' % (p.stem, time.time() - t))
 '''
 
 def git_state() -> str:
@@ -62,6 +65,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('notebooks', nargs='*'); ap.add_argument('--keep', action='store_true', help='keep the temporary folder')
     ap.add_argument('--jobs', type=int, default=2, help='notebooks run in this many processes at once (after the first)')
+    ap.add_argument('--times', help='append each notebook\'s seconds to this file, one JSON line {name, seconds} each '
+                                    '(scripts/chapter_times.py --check reads it); keep it outside the checkout')
     a = ap.parse_args()
     nbs = [Path(p).resolve() for p in a.notebooks] or sorted(ROOT.glob('nbs/*.ipynb'))
     before, t0 = git_state(), time.time()
@@ -72,6 +77,7 @@ def main():
         print(f'fresh environment without fmnist_cnn, mirror ready ({time.time()-t0:.0f} s)', flush=True)
         from fmnist_cnn.data import local_mirror
         env = {k: v for k, v in os.environ.items() if k not in ('FMNIST_DATA', 'FMNIST_UPDATE_FIGURES', 'VIRTUAL_ENV', 'PYTHONPATH')}
+        if a.times: env['FMNIST_NB_TIMES'] = str(Path(a.times).resolve())
         env.update(FMNIST_SYSTEM_DIRS='', XDG_CACHE_HOME=str(tmp/'cache'), FMNIST_PIP_SPEC=ROOT.as_uri(), FMNIST_PROGRESS='0',
                    MPLBACKEND='Agg', PATH=f"{py.parent}{os.pathsep}{env.get('PATH', '')}", PIP_DISABLE_PIP_VERSION_CHECK='1')
         with local_mirror(tmp/'mirror') as url:

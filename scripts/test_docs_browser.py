@@ -2,8 +2,9 @@
 
 Serves docs/_build/html on a local port and loads every page. Fails if an image of the site did not load
 (naturalWidth 0; external badges are listed, not loaded, as the test runs offline), an internal link or #anchor is broken, the browser console shows an error, a chapter
-lacks its title, a chapter's Colab button does not open that chapter's notebook on GitHub, or a chapter
-in FIGURE_PAGES shows fewer rendered figures than its notebook has stored image outputs.
+lacks its title, a chapter's Colab button does not open that chapter's notebook on GitHub, a chapter
+in FIGURE_PAGES shows fewer rendered figures than its notebook has stored image outputs, or a folded exercise
+solution (a `<details>` block) on DETAILS_PAGE is not folded at first or does not show its content on a click.
 Screenshots of every page go to screenshots/ (ignored by git).
 Usage: python scripts/test_docs_browser.py [--site docs/_build/html]
 """
@@ -25,7 +26,27 @@ def chapter_titles() -> dict:
         out[nb.stem] = re.match(r'#\s+(.+)', md).group(1).strip()
     return out
 
-FIGURE_PAGES = ['06_concepts']   # chapters whose every stored figure must render on the site
+FIGURE_PAGES = ['06_concepts']
+DETAILS_PAGE = '00_data.html'    # a chapter whose exercises' folded solutions must open on a click
+
+def details_open(d, base) -> str:
+    "Open a folded exercise solution (<details><summary>Solution</summary>) on DETAILS_PAGE; '' if it shows, else why."
+    d.get(base + DETAILS_PAGE)
+    found = d.execute_script("""
+        const det = Array.from(document.querySelectorAll('details')).find(
+            x => x.querySelector('summary') && x.querySelector('summary').textContent.trim() === 'Solution');
+        if (!det) return null;
+        const body = Array.from(det.children).find(c => c.tagName !== 'SUMMARY');
+        window._det = det; window._body = body;
+        return [det.open, body ? body.getBoundingClientRect().height : -1];""")
+    if found is None: return f'{DETAILS_PAGE}: no <details> with a Solution summary'
+    if found[0] or found[1] != 0: return f'{DETAILS_PAGE}: the solution is not folded at first (open, height: {found})'
+    d.execute_script("window._det.querySelector('summary').click()")
+    after = d.execute_script("return [window._det.open, window._body.getBoundingClientRect().height, "
+                             "window._body.innerText.length]")
+    if not (after[0] and after[1] > 0 and after[2] > 0):
+        return f'{DETAILS_PAGE}: a click on Solution did not show its content (open, height, text: {after})'
+    return ''   # chapters whose every stored figure must render on the site
 
 def chapter_figures(stem: str) -> int:
     "Number of image outputs the chapter's notebook shows on the site (not counting cells nbdev hides)."
@@ -89,6 +110,8 @@ def main():
                     shown = d.execute_script("return Array.from(document.querySelectorAll('article img, main img'))"
                                              ".filter(i => i.complete && i.naturalWidth >= 200 && i.naturalHeight >= 100).length")
                     if n_fig == 0 or shown < n_fig: errors.append(f'{page}: {shown} rendered figures, expected {n_fig} (the notebook\'s image outputs)')
+        why = details_open(d, base)
+        if why: errors.append(why)
         for page, href in sorted(links):
             target, _, frag = href[len(base):].partition('#')
             target = urllib.parse.unquote(target) or 'index.html'

@@ -31,3 +31,7 @@ def test_shipped_model(name, test_dl):
     assert n_params(model) <= most and n_params(model) == meta['n_params']
     assert n_right >= round(least*n), f'{name}: {n_right}/{n} right, promised at least {least:.2%}'
     assert abs(n_right - round(meta['test_acc']*n)) <= 10, (name, n_right, meta['test_acc'])
+    # a temperature (tiny, small, best) changes no prediction; original and modern say they have none
+    assert 'calibration' in meta and (meta['calibration'] is not None or 'calibration_note' in meta)
+    xb, _ = next(iter(test_dl))
+    with torch.no_grad(): assert torch.equal(load_model(name, calibrated=False)(xb).argmax(1), model(xb).argmax(1))

@@ -1,0 +1,58 @@
+"""scripts/chapter_times.py: the stated line is written, replaced and read back; --check fails outside [1/2, 2]x."""
+import importlib.util, json, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location('chapter_times', ROOT/'scripts'/'chapter_times.py')
+ct = importlib.util.module_from_spec(spec); spec.loader.exec_module(ct)
+
+def nb(path:Path, intro='Some intro.'):
+    cells = [{'cell_type': 'markdown', 'id': 'aaaaaaaa', 'metadata': {}, 'source': ['# Title\n', '\n', '> Summary.']},
+             {'cell_type': 'code', 'id': 'bbbbbbbb', 'metadata': {}, 'source': ['1 + 1'], 'outputs': [],
+              'execution_count': None},
+             {'cell_type': 'markdown', 'id': 'cccccccc', 'metadata': {}, 'source': [intro]}]
+    path.write_text(json.dumps({'cells': cells, 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}))
+    return path
+
+@pytest.mark.parametrize('secs, words, back', [(3, 'about 10 seconds', 10), (61, 'about 70 seconds', 70),
+                                               (119.5, 'about 120 seconds', 120), (121, 'about 3 minutes', 180),
+                                               (600, 'about 10 minutes', 600)])
+def test_stated_line_rounds_up(secs, words, back):
+    line = ct.stated_line(secs)
+    assert words in line and line.startswith('*Run All:') and ct.stated_seconds(line) == back and back >= secs
+
+def test_write_replaces_and_keeps_the_rest(tmp_path):
+    p = nb(tmp_path/'03_x.ipynb')
+    assert ct.chapter_stated(p) is None
+    assert ct.write_time(p, 150) is True
+    d = json.loads(p.read_text())
+    assert (''.join(d['cells'][2]['source']).startswith('*Run All: about 3 minutes on 2 CPU cores')
+            and 'Some intro.' in ''.join(d['cells'][2]['source']))
+    assert d['cells'][0]['source'] == ['# Title\n', '\n', '> Summary.']          # the title cell is left alone
+    assert ct.write_time(p, 170) is False                                         # same statement: file untouched
+    assert ct.write_time(p, 400) is True and ct.chapter_stated(p) == 420
+    assert ''.join(json.loads(p.read_text())['cells'][2]['source']).count('*Run All:') == 1   # replaced, not added
+
+def test_check_flags_outside_half_to_twice(tmp_path):
+    a, b, c = nb(tmp_path/'00_a.ipynb'), nb(tmp_path/'01_b.ipynb'), nb(tmp_path/'02_c.ipynb')
+    for p in (a, b): ct.write_time(p, 100)                                        # both state 100 s
+    bad = ct.check_times({'00_a': 250, '01_b': 150, '02_c': 9999}, [a, b, c])     # c states nothing: not checked
+    assert len(bad) == 1 and bad[0].startswith('00_a: Run All took 250 s') and 'about 100 s' in bad[0]
+    assert ct.check_times({'00_a': 40}, [a]) and not ct.check_times({'00_a': 50}, [a])
+
+def test_check_command_exit_status(tmp_path):
+    times = tmp_path/'times.jsonl'
+    times.write_text('{"name": "no_such_chapter", "seconds": 1}\n')
+    r = subprocess.run([sys.executable, str(ROOT/'scripts'/'chapter_times.py'), '--check', str(times)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+def test_measure_records_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(ct, 'RECORD', tmp_path/'chapter_times.jsonl')
+    p = nb(tmp_path/'05_tiny.ipynb')
+    ct.measure([p])
+    rec = [json.loads(l) for l in (tmp_path/'chapter_times.jsonl').read_text().splitlines()]
+    assert len(rec) == 1 and rec[0]['name'] == '05_tiny' and 0 < rec[0]['seconds'] < 60
+    assert {'study', 'machine', 'commit', 'date'} <= set(rec[0]) and rec[0]['machine']['threads'] == 2
+    assert ct.latest(tmp_path/'chapter_times.jsonl') == {'05_tiny': rec[0]['seconds']}
