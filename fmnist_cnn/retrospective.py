@@ -87,7 +87,9 @@ def min_detectable(sd:float, # the standard deviation of one paired difference
     from scipy.optimize import brentq
     tc, df = effect_bar(n), n - 1
     pw = lambda nc: nct.sf(tc, df, nc) + nct.cdf(-tc, df, nc)      # P(|T| > t_crit) when T is noncentral t(df, nc)
-    return brentq(lambda nc: pw(nc) - power, 0., 100.)*sd/math.sqrt(n)
+    hi = 1.
+    while pw(hi) < power: hi *= 2                                # bracket the root (nct is NaN far out)
+    return brentq(lambda nc: pw(nc) - power, 0., hi)*sd/math.sqrt(n)
 
 def _ci(p:dict, k=100) -> str: return f"{k*p['mean']:+.2f} [{k*p['lo']:+.2f}, {k*p['hi']:+.2f}]"
 
@@ -333,7 +335,7 @@ def comparison_table(anchors:bool=True, # add the published results in `ANCHORS`
         how = ('bfloat16' if rs[0]['bf16'] else 'float32') + (', compiled' if rs[0].get('compile') else '')
         rows.append(f"| **ModernCNN**, {what} (`{name}` recipe, not shipped) | "
                     f"{rs[0]['params']/1e6:.3f}M | {rs[0]['mflops']:.0f} | {rs[0]['epochs']} | "
-                    f"{s['train_tflop_to_target']['mean']:.1f} TFLOP, {s['train_s_to_target']['mean']:.0f} s on a "
+                    f"{s['train_tflop_to_target']['mean']:.2f} TFLOP, {s['train_s_to_target']['mean']:.0f} s on a "
                     f"{m['cores']}-core {m['cpu']} ({m['cpu_capability']}, {how}) | {100*acc:.2f}% "
                     f"({len(rs)} seeds, sample sd {100*sd:.2f}; {hit} at 92.03% or more) | "
                     f"this repository (chapter 09, `results/{f}.json`) |")

@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['HEADER', 'MIN_STEPS', 'save_checkpoint', 'load_checkpoint', 'check_writable', 'OutputLocked', 'lock_out',
-           'TrainingDiverged', 'cosine_sched', 'onecycle_sched', 'BatchTransformCB', 'fit', 'EMA', 'TTAFlip', 'LowRes',
-           'patch_whitening', 'WhitenStem', 'make_opt', 'make_sched', 'make_cbs', 'train', 'plot_history',
-           'HistoryTable']
+           'TrainingDiverged', 'cosine_sched', 'onecycle_sched', 'BatchTransformCB', 'quiet_cpu_compile', 'fit', 'EMA',
+           'TTAFlip', 'LowRes', 'patch_whitening', 'WhitenStem', 'make_opt', 'make_sched', 'make_cbs', 'train',
+           'plot_history', 'HistoryTable']
 
 # %% ../nbs/02_training.ipynb #0ee83ee1
-import copy, errno, itertools, math, os, random, shutil, socket, tempfile, time
+import copy, errno, itertools, logging, math, os, random, shutil, socket, tempfile, time
 import contextlib
 from contextlib import contextmanager
 from functools import partial
@@ -144,6 +144,16 @@ class BatchTransformCB(Callback):
     def before_batch(self, run):
         if run.training: run.xb = self.tfm(run.xb)
 
+class _NoCudaHomeNote(logging.Filter):
+    "Drops PyTorch's 'No CUDA runtime is found, using CUDA_HOME=...' note, which a CPU-only compile does not need."
+    def filter(self, rec:logging.LogRecord) -> bool: return not rec.getMessage().startswith('No CUDA runtime is found')
+
+_NO_CUDA_HOME_NOTE = _NoCudaHomeNote()
+
+def quiet_cpu_compile():
+    "Keep the inductor's CUDA_HOME note (logged when its C++ toolchain is first imported) off a CPU user's terminal."
+    logging.getLogger('torch.utils.cpp_extension').addFilter(_NO_CUDA_HOME_NOTE)   # added once, however often called
+
 def _setup(run:Run, opt_func, sched_func, resume:bool=False, allow_changed:bool=False):
     "Seed, place and build `run` (optimizer, schedule, compiled step), then restore its checkpoint if resuming."
     rank = dist.get_rank() if dist.is_initialized() else 0
@@ -155,6 +165,7 @@ def _setup(run:Run, opt_func, sched_func, resume:bool=False, allow_changed:bool=
     run.callback('before_fit')                          # placed, not yet wrapped: a trick may change the model here
     run.step_model = wrap_ddp(run.model, run.device)                       # DDP-wrapped under torchrun, else `model`
     if run.compile:
+        if run.device.type == 'cpu': quiet_cpu_compile()
         # one static graph per input shape (each image size, an epoch's last smaller batch), not a dynamic-shape one
         run.step_model = torch.compile(run.step_model, dynamic=False,
                                        **({} if run.compile is True else dict(mode=run.compile)))

@@ -3,6 +3,9 @@
 --measure NB ...  runs each notebook alone, top to bottom, as Run All would (execnb, as scripts/test_anywhere.py runs
                   them, PyTorch on 2 threads), and appends one line per notebook to results/chapter_times.jsonl:
                   study, name, seconds, machine, commit, date;
+--record FILE     appends to results/chapter_times.jsonl the per-notebook seconds of a scripts/test_anywhere.py run
+                  (its --times FILE), with this machine and the conditions of that run, which are CI's: two notebooks
+                  at once, one PyTorch thread each, under ATEN_CPU_CAPABILITY as set here (what --check compares);
 --write [NB ...]  puts the latest measured time into each chapter (default: every chapter measured), as the first line
                   of its first markdown cell after the title cell (the title cell becomes the docs page's front matter,
                   so a line there would not reach the site), replacing a line it wrote before:
@@ -10,7 +13,7 @@
 --check FILE      CI: FILE holds the per-notebook seconds that scripts/test_anywhere.py measured (its --times option,
                   JSON Lines {name, seconds}); exit 1, one line per chapter, if a chapter took more than twice its
                   stated time or less than half of it. Chapters without a stated time are listed, not failed.
-Usage: python scripts/chapter_times.py --measure nbs/00_data.ipynb ... | --write | --check FILE
+Usage: python scripts/chapter_times.py --measure nbs/00_data.ipynb ... | --record FILE | --write | --check FILE
 """
 import argparse, datetime, json, math, os, platform, re, subprocess, sys, time
 from pathlib import Path
@@ -105,6 +108,20 @@ def measure(paths:list):
         with open(RECORD, 'a') as f: f.write(json.dumps(rec) + '\n')
         print(f'{p.name}: {secs:.0f} s (process {time.time() - t:.0f} s)', flush=True)
 
+def record_times(times_file:Path):
+    "Append the seconds test_anywhere.py measured (JSON Lines {name, seconds}) to the record, as CI's conditions."
+    lines = [json.loads(l) for l in Path(times_file).read_text().splitlines() if l.strip()]
+    if not lines: sys.exit(f'{times_file}: no measured notebooks in it (run scripts/test_anywhere.py --times FILE)')
+    cond = dict(runner='scripts/test_anywhere.py', jobs=2, threads_per_notebook=1,
+                aten_cpu_capability=os.environ.get('ATEN_CPU_CAPABILITY', 'default of this CPU'))
+    with open(RECORD, 'a') as f:
+        for r in lines:
+            rec = dict(study='chapter_times', name=r['name'], seed=None, recipe=None, seconds=round(r['seconds'], 1),
+                       machine=dict(machine(), threads=1), conditions=cond, commit=commit(),
+                       date=datetime.datetime.now().isoformat(timespec='seconds'), data='full')
+            f.write(json.dumps(rec) + '\n')
+    print(f'{len(lines)} notebooks recorded in {RECORD.relative_to(ROOT)}')
+
 def latest(record:Path=RECORD) -> dict:
     "name -> seconds of the latest measurement of each notebook in `record`."
     out = {}
@@ -117,10 +134,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument('--measure', nargs='+', metavar='NB'); g.add_argument('--write', nargs='*', metavar='NB')
-    g.add_argument('--check', metavar='FILE')
+    g.add_argument('--check', metavar='FILE'); g.add_argument('--record', metavar='FILE')
     a = ap.parse_args()
     chapters = sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb'))
     if a.measure: return measure(a.measure)
+    if a.record: return record_times(a.record)
     if a.write is not None:
         times = latest()
         for p in (map(Path, a.write) if a.write else [c for c in chapters if c.stem in times]):

@@ -33,7 +33,7 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
     body, _ = MarkdownExporter(exclude_output_prompt=True, exclude_input_prompt=True).from_notebook_node(nb)
     md = f"# {fm.get('title', 'fmnist_cnn').lstrip('# ')}\n\n> {fm.get('description', '')}\n\n" + body.strip() + '\n'
     md = md.replace('](../', '](')                                           # ../images/x -> images/x
-    md = re.sub(r'\]\((\d\d_[\w-]+\.ipynb)', r'](nbs/\1', md)               # 00_data.ipynb -> nbs/00_data.ipynb
+    md = re.sub(r'\]\(((?:\d\d_|appendix_|practice)[\w-]*\.ipynb)', r'](nbs/\1', md)   # 00_x.ipynb -> nbs/00_x.ipynb
     header = '<!-- Generated from nbs/index.ipynb by scripts/make_readme.py: edit the notebook, not this file. -->\n\n'
     return header + re.sub(r'\n{3,}', '\n\n', md)
 

@@ -56,3 +56,16 @@ def test_measure_records_one_line(tmp_path, monkeypatch):
     assert len(rec) == 1 and rec[0]['name'] == '05_tiny' and 0 < rec[0]['seconds'] < 60
     assert {'study', 'machine', 'commit', 'date'} <= set(rec[0]) and rec[0]['machine']['threads'] == 2
     assert ct.latest(tmp_path/'chapter_times.jsonl') == {'05_tiny': rec[0]['seconds']}
+
+def test_record_appends_test_anywhere_times(tmp_path, monkeypatch):
+    monkeypatch.setattr(ct, 'RECORD', tmp_path/'results'/'chapter_times.jsonl'); monkeypatch.setattr(ct, 'ROOT', tmp_path)
+    (tmp_path/'results').mkdir()
+    times = tmp_path/'times.jsonl'
+    times.write_text('{"name": "00_data", "seconds": 41.26}\n{"name": "09_speedrun", "seconds": 300}\n')
+    ct.record_times(times)
+    recs = [json.loads(l) for l in ct.RECORD.read_text().splitlines()]
+    assert [(r['name'], r['seconds']) for r in recs] == [('00_data', 41.3), ('09_speedrun', 300)]
+    assert all(r['conditions']['jobs'] == 2 and r['machine']['threads'] == 1 and r['commit'] for r in recs)
+    assert ct.latest(ct.RECORD) == {'00_data': 41.3, '09_speedrun': 300}
+    times.write_text('')
+    with pytest.raises(SystemExit, match='no measured notebooks'): ct.record_times(times)

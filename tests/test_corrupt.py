@@ -1,5 +1,5 @@
 """The corruption suite (`fmnist_cnn.corrupt`) on a subset, the benchmark script end to end, and the records the
-robustness chapter reads: results/corruptions.jsonl and results/robust.jsonl. About half a minute on 2 cores."""
+robustness chapter (11) reads: results/corruptions.jsonl and results/robust.jsonl. About half a minute on 2 cores."""
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest, torch

@@ -228,6 +228,47 @@ def ece_drops_ones(probs, targs, bins=15):    # a confidence of exactly 1 falls 
     probs = torch.as_tensor(probs).double(); keep = probs.max(1).values < 1
     return ece(probs[keep], torch.as_tensor(targs)[keep], bins)*keep.double().mean().item() if keep.any() else 0.
 
+def salt_pepper(x, frac, g):
+    u = torch.rand(x.shape, generator=g)
+    return torch.where(u < frac/2, 0., torch.where(u > 1 - frac/2, 1., x))
+
+def salt_pepper_global(x, frac, g):           # draws from PyTorch's global generator, not from g
+    u = torch.rand(x.shape)
+    return torch.where(u < frac/2, 0., torch.where(u > 1 - frac/2, 1., x))
+
+def salt_only(x, frac, g):                    # every chosen pixel white
+    return torch.where(torch.rand(x.shape, generator=g) < frac, 1., x)
+
+def bisect_down(f, target, lo, hi, tol=0.1):
+    while hi - lo > tol:
+        mid = (lo + hi)/2
+        lo, hi = (mid, hi) if f(mid) > target else (lo, mid)
+    return (lo + hi)/2
+
+def bisect_up(f, target, lo, hi, tol=0.1):   # assumes f rises
+    while hi - lo > tol:
+        mid = (lo + hi)/2
+        lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+    return (lo + hi)/2
+
+def grid_search(f, target, lo, hi, tol=0.1):  # every tenth: right, but hundreds of calls
+    n = int(round((hi - lo)/tol))
+    return min((lo + i*(hi - lo)/n for i in range(n + 1)), key=lambda a: abs(f(a) - target))
+
+def _border(x): return torch.cat([x[..., 0, :], x[..., -1, :], x[..., 1:-1, 0], x[..., 1:-1, -1]], -1)
+
+def remove_background(x):
+    b = _border(x).median(-1).values[..., None, None]                                   # (N, 1, 1, 1)
+    return ((x - b)/(1 - b).clamp(min=1e-3)).clamp(0, 1)
+
+def remove_background_mean(x):                 # the border's mean: moved by a garment touching the edge
+    b = _border(x).mean(-1)[..., None, None]
+    return ((x - b)/(1 - b).clamp(min=1e-3)).clamp(0, 1)
+
+def remove_background_batch(x):                # one background for the whole batch
+    b = _border(x).flatten().median()
+    return ((x - b)/(1 - b).clamp(min=1e-3)).clamp(0, 1)
+
 SOLUTIONS = {
     '00.1': parse_idx, '00.2': stream, '01.1': lambda ni, nf: ni*nf*9 + nf + 2*nf, '01.2': small_cnn,
     '02.1': merge(RECIPES['fast'], epochs=2, data=dict(bs=64), opt=dict(lr=0.1)), '02.2': LRRecorder, '02.3': StopAt,
@@ -236,6 +277,7 @@ SOLUTIONS = {
     '07.2': average_grads, '08.1': enlarge, '08.2': text_line, '09.1': tflop,
     '09.2': merge(RECIPES['fast'], epochs=2, tricks=dict(low_res=0.3)), '09.3': whitening,
     '10.1': fit_T, '10.2': paired_acc_ci, '10.3': ece,
+    '11.1': salt_pepper, '11.2': bisect_down, '11.3': remove_background,
 }
 
 # (wrong answer, words its message must contain), at least two per exercise
@@ -285,6 +327,13 @@ WRONG = {
     '10.1': [(fit_T_multiplied, 'do not multiply them'), (lambda z, y: 1.0, 'Failed case: 2,000 images of an under-confident')],
     '10.2': [(paired_acc_ci_unpaired, 'pair the images'), (lambda a, b: paired_acc_ci(b, a), 'b - a')],
     '10.3': [(ece_unweighted, 'weight each bin'), (ece_drops_ones, 'exactly 1')],
+    '11.1': [(salt_pepper_global, 'draw from the generator g'), (salt_only, 'half black, half white'),
+             (lambda x, frac, g: salt_pepper(x, 2*frac, g), 'the share of pixels changed'),
+             (lambda x, frac, g: salt_pepper(x.clamp_(0.25, 1), frac, g), 'the input was modified')],
+    '11.2': [(bisect_up, 'to the right of mid'), (grid_search, 'calls of f'),
+             (lambda f, t, lo, hi, tol=0.1: bisect_down(f, t, lo, hi, tol=3.), 'halve the interval')],
+    '11.3': [(lambda x: (x - _border(x).median(-1).values[..., None, None]).clamp(0, 1), 'divide by 1 - b'),
+             (remove_background_batch, 'not over the batch'), (remove_background_mean, 'not its mean')],
 }
 
 def boom(*a, **k): raise RuntimeError('the answer blew up')

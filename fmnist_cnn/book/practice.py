@@ -632,3 +632,72 @@ def _check_10_3(answer):
         got = number(case, call(case, answer, p.clone(), t.clone(), bins=bins))
         close(case, want, got, atol=1e-6, rtol=1e-5,
               hint='weight each bin by its share of the images, and put a confidence of 1 in the last bin')
+
+# %% ../../nbs/practice.ipynb #b11c0a02
+@exercise('11.1', 'A corruption of your own',
+          hint='one uniform draw per pixel from the generator g: below frac/2 black, above 1 - frac/2 white, else x')
+def _check_11_1(answer):
+    x = 0.2 + 0.6*torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(111))   # grey: none at 0 or 1
+    for frac in (0.02, 0.3):
+        case, x0 = f'64 grey images, frac {frac}', x.clone()
+        out = as_tensor(case, call(case, answer, x, frac, torch.Generator().manual_seed(0)), x.shape)
+        need(torch.equal(x, x0), case, 'the input left as it was', 'the input was modified', 'work on a copy of x')
+        changed = out != x                                                              # (64, 1, 28, 28)
+        need(bool(((out[changed] == 0) | (out[changed] == 1)).all()), case, 'changed pixels black (0) or white (1)',
+             'other values', 'set the chosen pixels to exactly 0 or 1')
+        share = changed.double().mean().item()
+        need(abs(share - frac) < 0.01 + 0.1*frac, f'{case}: the share of pixels changed', frac, round(share, 4),
+             'frac is the share of all pixels changed: frac/2 black and frac/2 white')
+        white = (out[changed] == 1).double().mean().item() if changed.any() else 0.
+        need(abs(white - 0.5) < 0.06, f'{case}: the share of the changed pixels set to white', 0.5, round(white, 3),
+             'half black, half white')
+    a, b = (as_tensor('two calls', call('two calls', answer, x, 0.1, torch.Generator().manual_seed(5)), x.shape)
+            for _ in range(2))
+    need(torch.equal(a, b), 'two calls with generators seeded alike', 'the same images', 'different images',
+         'draw from the generator g (torch.rand(..., generator=g)), not from the global one')
+
+# %% ../../nbs/practice.ipynb #b11c0a03
+@exercise('11.2', 'How far can a garment turn?',
+          hint='bisection: keep [mid, hi] while f(mid) is above the target, else [lo, mid]; stop when hi - lo <= tol')
+def _check_11_2(answer):
+    from scipy.optimize import brentq
+    for case, f, target, lo, hi in [
+            ('cos(a) in degrees, target 0.5, on [0, 90]', lambda a: math.cos(math.radians(a)), 0.5, 0., 90.),
+            ('a logistic fall from 0.9 to 0.1 around 23.7, target 0.45, on [0, 90]',
+             lambda a: 0.1 + 0.8/(1 + math.exp((a - 23.7)/4)), 0.45, 0., 90.),
+            ('the line 1 - a/50, target 0.7, on [10, 30]', lambda a: 1 - a/50, 0.7, 10., 30.)]:
+        calls = []
+        def counted(a, f=f): calls.append(a); return f(float(a))
+        want = brentq(lambda a: f(a) - target, lo, hi, xtol=1e-12)
+        got = number(case, call(case, answer, counted, target, lo, hi, tol=0.1))
+        need(abs(got - want) <= 0.1, case, f'{want:.3f} (within 0.1)', f'{got:.3f}',
+             'f falls as the angle grows: where f(mid) is above the target, the crossing is to the right of mid'
+             if min(abs(got - lo), abs(got - hi)) < 0.2 else 'halve the interval until it is shorter than tol')
+        most = 2*math.ceil(math.log2((hi - lo)/0.1)) + 4
+        need(len(calls) <= most, f'{case}: calls of f', f'at most {most} (bisection)', len(calls),
+             'halve the interval each step; a grid at every tenth of a degree needs hundreds of calls')
+
+# %% ../../nbs/practice.ipynb #b11c0a04
+@exercise('11.3', 'Undo the grey background',
+          hint="each image's background is the median of its own border pixels; subtract it, divide by 1 - it, clamp")
+def _check_11_3(answer):
+    def reference(x):
+        border = torch.cat([x[..., 0, :], x[..., -1, :], x[..., 1:-1, 0], x[..., 1:-1, -1]], -1)   # (N, 1, 2H + 2W - 4)
+        b = border.median(-1).values[..., None, None]                                           # (N, 1, 1, 1)
+        return ((x - b)/(1 - b).clamp(min=1e-3)).clamp(0, 1)
+    g = torch.Generator().manual_seed(113)
+    garment = torch.zeros(8, 1, 28, 28); garment[..., 6:22, 8:20] = 0.3 + 0.7*torch.rand(8, 1, 16, 12, generator=g)
+    wide = garment.clone(); wide[..., 8:20, :] = 0.3 + 0.7*torch.rand(8, 1, 12, 28, generator=g)   # touches both sides
+    per = torch.linspace(0, 0.7, 8).view(8, 1, 1, 1)
+    for case, x, hint in [
+            ('8 clean garments on black', garment, 'a black background (0) must stay as it is'),
+            ('the same, brightened by 0.3', (garment + 0.3).clamp(0, 1),
+             'subtract the background b, then divide by 1 - b so the brightest pixel is 1 again'),
+            ('8 images, each its own background from 0 to 0.7', (garment + per).clamp(0, 1),
+             'each image its own background: the median over its own border pixels, not over the batch'),
+            ('garments touching the border, background 0.2', (wide + 0.2).clamp(0, 1),
+             'the median of the border, not its mean: a garment touching the edge must not move the estimate')]:
+        x0 = x.clone()
+        got = as_tensor(case, call(case, answer, x), x.shape)
+        need(torch.equal(x, x0), case, 'the input left as it was', 'the input was modified', 'work on a copy of x')
+        close(case, reference(x0), got, atol=1e-5, rtol=0, hint=hint)
