@@ -43,6 +43,7 @@ def get_preds(model:nn.Module, dl, device=None) -> tuple:
 
 # %% ../nbs/03_evaluation.ipynb #54f0cca1
 import math
+from statistics import NormalDist
 
 def binomial_se(acc:float, # an accuracy, as a fraction in [0, 1]
                 n:int, # the number of independent images it was measured on
@@ -52,8 +53,11 @@ def binomial_se(acc:float, # an accuracy, as a fraction in [0, 1]
     if int(n) != n or n < 1: raise ValueError(f"n must be a positive whole number of images, got {n}.")
     return math.sqrt(acc*(1 - acc)/n)
 
-def mcnemar(right_a, right_b) -> dict:
-    "Exact McNemar test of two models on the same images, from their per-image correctness (booleans, shape (N,))."
+def mcnemar(right_a, right_b, # per-image correctness of models A and B on the same images, booleans (N,)
+            level:float=0.95, # the confidence level of the interval for the difference
+           ) -> dict:
+    ("Exact McNemar test of two models on the same images, and the paired difference in accuracy B - A with its "
+     "`level` confidence interval (normal approximation for paired proportions).")
     a, b = torch.as_tensor(right_a), torch.as_tensor(right_b)
     if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
         raise ValueError(f"mcnemar needs one correctness flag per image for both models, the same images in the same "
@@ -63,7 +67,10 @@ def mcnemar(right_a, right_b) -> dict:
     m, k = only_a + only_b, min(only_a, only_b)
     # under "equally good", each discordant image goes either way with probability 1/2: Binomial(m, 1/2)
     p = min(1., 2*sum(math.comb(m, i) for i in range(k + 1))/2**m) if m else 1.
-    return dict(n=len(a), only_a=only_a, only_b=only_b, diff=(only_b - only_a)/len(a), p=p)
+    n, d = len(a), (only_b - only_a)/len(a)
+    se = math.sqrt(max(m - (only_b - only_a)**2/n, 0.))/n                     # sd of the mean per-image difference
+    h = NormalDist().inv_cdf(0.5 + level/2)*se
+    return dict(n=n, only_a=only_a, only_b=only_b, diff=d, lo=d - h, hi=d + h, p=p)
 
 # %% ../nbs/03_evaluation.ipynb #1a9b9c10
 def _check_probs(probs, targs, n_bins:int=15) -> tuple:

@@ -12,7 +12,8 @@
                   `*Run All: about 3 minutes on 2 CPU cores (measured; see results/chapter_times.jsonl)*`;
 --check FILE      CI: FILE holds the per-notebook seconds that scripts/test_anywhere.py measured (its --times option,
                   JSON Lines {name, seconds}); exit 1, one line per chapter, if a chapter took more than twice its
-                  stated time or less than half of it. Chapters without a stated time are listed, not failed.
+                  stated time or (stated at a minute or more) less than half of it. Chapters without a stated
+                  time are listed, not failed.
 Usage: python scripts/chapter_times.py --measure nbs/00_data.ipynb ... | --record FILE | --write | --check FILE
 """
 import argparse, datetime, json, math, os, platform, re, subprocess, sys, time
@@ -73,7 +74,8 @@ def check_times(measured:dict, chapters:list) -> list:
     for p in chapters:
         want, got = chapter_stated(p), measured.get(Path(p).stem)
         if want is None or got is None: continue
-        if got > 2*want or got < want/2:
+        # under a minute the stated line's rounding (up to 10 s) outweighs the run, so only running over 2x fails
+        if got > 2*want or (want >= 60 and got < want/2):
             bad.append(f'{Path(p).stem}: Run All took {got:.0f} s here, the chapter states about {want} s '
                        f'(run scripts/chapter_times.py --measure and --write)')
     return bad

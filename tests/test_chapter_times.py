@@ -40,6 +40,8 @@ def test_check_flags_outside_half_to_twice(tmp_path):
     bad = ct.check_times({'00_a': 250, '01_b': 150, '02_c': 9999}, [a, b, c])     # c states nothing: not checked
     assert len(bad) == 1 and bad[0].startswith('00_a: Run All took 250 s') and 'about 100 s' in bad[0]
     assert ct.check_times({'00_a': 40}, [a]) and not ct.check_times({'00_a': 50}, [a])
+    ct.write_time(b, 3)                                                           # states 'about 10 seconds'
+    assert not ct.check_times({'01_b': 0.1}, [b]) and ct.check_times({'01_b': 21}, [b])   # faster is fine here
 
 def test_check_command_exit_status(tmp_path):
     times = tmp_path/'times.jsonl'
@@ -58,7 +60,8 @@ def test_measure_records_one_line(tmp_path, monkeypatch):
     assert ct.latest(tmp_path/'chapter_times.jsonl') == {'05_tiny': rec[0]['seconds']}
 
 def test_record_appends_test_anywhere_times(tmp_path, monkeypatch):
-    monkeypatch.setattr(ct, 'RECORD', tmp_path/'results'/'chapter_times.jsonl'); monkeypatch.setattr(ct, 'ROOT', tmp_path)
+    monkeypatch.setattr(ct, 'RECORD', tmp_path/'results'/'chapter_times.jsonl')
+    monkeypatch.setattr(ct, 'ROOT', tmp_path)
     (tmp_path/'results').mkdir()
     times = tmp_path/'times.jsonl'
     times.write_text('{"name": "00_data", "seconds": 41.26}\n{"name": "09_speedrun", "seconds": 300}\n')
