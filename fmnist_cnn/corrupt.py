@@ -235,7 +235,7 @@ def ece(probs:torch.Tensor, # (N, classes), rows summing to 1
         targs:torch.Tensor, # (N,) class indices
         n_bins:int=15, # equal-width confidence bins on [0, 1]
        ) -> float:
-    "Expected calibration error: the count-weighted mean |accuracy - confidence| over the confidence bins."
+    "Expected calibration error: the count-weighted mean of abs(accuracy - confidence) over the confidence bins."
     conf, pred = probs.max(1)                                                           # (N,), (N,)
     b = torch.clamp((conf*n_bins).ceil().long() - 1, 0, n_bins - 1)                   # bin i: (i/n, (i+1)/n]
     cnt = torch.bincount(b, minlength=n_bins).float()

@@ -38,12 +38,13 @@ def details_open(d, base) -> str:
         if (!det) return null;
         const body = Array.from(det.children).find(c => c.tagName !== 'SUMMARY');
         window._det = det; window._body = body;
-        return [det.open, body ? body.getBoundingClientRect().height : -1];""")
+        return [det.open, body ? body.checkVisibility() : null];""")
     if found is None: return f'{DETAILS_PAGE}: no <details> with a Solution summary'
-    if found[0] or found[1] != 0: return f'{DETAILS_PAGE}: the solution is not folded at first (open, height: {found})'
+    if found[0] or found[1] is not False:                   # a closed <details> renders none of its content
+        return f'{DETAILS_PAGE}: the solution is not folded at first (open, content visible: {found})'
     d.execute_script("window._det.querySelector('summary').click()")
-    after = d.execute_script("return [window._det.open, window._body.getBoundingClientRect().height, "
-                             "window._body.innerText.length]")
+    after = d.execute_script("return [window._det.open, window._body.checkVisibility() && "
+                             "window._body.getBoundingClientRect().height, window._body.innerText.length]")
     if not (after[0] and after[1] > 0 and after[2] > 0):
         return f'{DETAILS_PAGE}: a click on Solution did not show its content (open, height, text: {after})'
     return ''   # chapters whose every stored figure must render on the site
@@ -101,7 +102,8 @@ def main():
             stem = Path(page).stem
             if stem in titles and '/' not in page:
                 h1 = d.execute_script("const h = document.querySelector('article h1, main h1'); return h ? h.textContent : ''")
-                if titles[stem] not in h1.replace('#', '').strip(): errors.append(f'{page}: title {titles[stem]!r} not found (h1: {h1!r})')
+                h1 = h1.replace('#', '').replace('\u2019', "'").strip()             # Sphinx curls apostrophes
+                if titles[stem] not in h1: errors.append(f'{page}: title {titles[stem]!r} not found (h1: {h1!r})')
                 colab = d.execute_script("return Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]')).map(a => a.href)")
                 want = f'https://colab.research.google.com/github/{GH}/blob/{cfg["branch"]}/nbs/{stem}.ipynb'
                 if want not in colab: errors.append(f'{page}: no Colab button to {want} (found {colab})')

@@ -97,7 +97,7 @@ def as_tensor(case:str, got, shape=None) -> torch.Tensor:
     return t
 
 def close(case:str, expected, got, atol:float=1e-6, rtol:float=1e-5, hint:str=None):
-    "Fail `case` unless `got` has `expected`'s shape and values (within `atol` + `rtol` x |expected|)."
+    "Fail `case` unless `got` has `expected`'s shape and values (within `atol` + `rtol` x abs(`expected`))."
     e = torch.as_tensor(expected).double()
     g = as_tensor(case, got, e.shape).detach().double()
     if not torch.allclose(g, e, atol=atol, rtol=rtol, equal_nan=True):
