@@ -4,12 +4,14 @@
 
 # %% auto #0
 __all__ = ['TARGET', 'RECORDS', 'machine_label', 'record_rows', 'scoreboard', 'machine_line', 'bench_table', 'bench_ratio',
-           'exec_table', 'layer_mflops', 'epoch_tflop', 'paired_ci', 'ci_text', 'holm', 'speed_runs', 'speed_summary',
+           'exec_table', 'layer_mflops', 'epoch_tflop', 'paired_ci', 'ci_text', 'speed_runs', 'speed_summary',
            'speed_diff', 'speed_verdict', 'search_order', 'speed_table', 'profile_table']
 
 # %% ../nbs/09_speedrun.ipynb #ae4e7afc
 import json, math, statistics
 from pathlib import Path
+from .corrupt import holm                   # Holm's adjustment, as the robustness chapter uses it
+
 
 # %% ../nbs/09_speedrun.ipynb #6e9dbf29
 import matplotlib.pyplot as plt
@@ -183,12 +185,6 @@ def ci_text(d:dict, k:float=100, unit:str=' points') -> str:
     return (f"{k*d['mean']:+.2f}{unit}, not detected ({ci})" if d['lo'] <= 0 <= d['hi'] else
             f"{k*d['mean']:+.2f}{unit} ({ci})")
 
-def holm(ps:list) -> list:
-    "Holm's step-down adjusted p-values of a family of tests `ps` (reject where the adjusted p < 0.05)."
-    order, out, run = sorted(range(len(ps)), key=lambda i: ps[i]), [0.]*len(ps), 0.
-    for rank, i in enumerate(order):
-        run = max(run, min(1., (len(ps) - rank)*ps[i])); out[i] = run
-    return out
 
 # %% ../nbs/09_speedrun.ipynb #9b1f6ab9
 def speed_runs(recs:list, name:str) -> dict:
