@@ -32,7 +32,7 @@ def cmd_data(images:str=None, # also save the sample grid, FMNIST.svg, in this f
 def cmd_recipes(name:str=None, # a recipe's name: show all its fields (default: list the recipes)
                ):
     "List the recipes, or show every field of one as `--set` names them, with its value."
-    from fmnist_cnn.recipes import RECIPES, flatten_recipe
+    from fmnist_cnn.training import RECIPES, flatten_recipe
     if name is None:
         w = max(map(len, RECIPES))
         for n, r in RECIPES.items():
@@ -61,7 +61,7 @@ def cmd_train(recipe:str='original', # one of RECIPES (`fmnist-cnn recipes` list
               root:str=None, # folder with the Fashion-MNIST files
              ):
     "Train a recipe; save checkpoints, history, curves, weights and metadata in --out."
-    from fmnist_cnn.recipes import RECIPES, merge, check_recipe, parse_override
+    from fmnist_cnn.training import RECIPES, merge, check_recipe, parse_override
     if recipe not in RECIPES: raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     ov = {}
     for s in set_ or []: ov |= parse_override(RECIPES[recipe], s)

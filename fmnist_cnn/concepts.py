@@ -24,8 +24,8 @@ from PIL import Image
 # %% ../nbs/06_concepts.ipynb #a81b59a1
 from .data import CLASSES, save_fig
 from .model import load_model
-from .loop import train_mode
-from .photos import prepare_image, split_batch, load_rgb
+from .training import train_mode
+from .evaluation import prepare_image, split_batch, load_rgb
 from .evaluation import predict
 
 # %% ../nbs/06_concepts.ipynb #b38fb149

@@ -16,7 +16,7 @@ from matplotlib import colormaps
 
 # %% ../nbs/08_demo.ipynb #dbdcff49
 from .model import load_model, read_meta, weights_path, n_params
-from .photos import load_rgb
+from .evaluation import load_rgb
 from .concepts import explain
 
 # %% ../nbs/08_demo.ipynb #8121f41a

@@ -41,10 +41,10 @@ import argparse, atexit, os, platform, shutil, statistics, tempfile, time
 import torch
 from fmnist_cnn.data import write_json
 from fmnist_cnn.model import n_params, mflops
-from fmnist_cnn.recipes import RECIPES, merge
-from fmnist_cnn.loop import bf16_native
+from fmnist_cnn.training import RECIPES, merge
+from fmnist_cnn.training import bf16_native
 from fmnist_cnn.training import train
-from fmnist_cnn.speedrun import epoch_tflop
+from fmnist_cnn.book.speedrun import epoch_tflop
 
 FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16')
 # what limits the kernels below what the CPU has (a newer CPU run as an older one): PyTorch's own kernels, oneDNN's

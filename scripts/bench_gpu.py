@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from fmnist_cnn.data import get_dls, write_json
 from fmnist_cnn.model import build_model, n_params, mflops
-from fmnist_cnn.recipes import RECIPES, merge
-from fmnist_cnn.augment import make_aug
+from fmnist_cnn.training import RECIPES, merge
+from fmnist_cnn.data import make_aug
 from fmnist_cnn.training import train, set_seed, get_device, make_opt, make_sched, bf16_native
 
 def _autocast(device, bf16:bool):

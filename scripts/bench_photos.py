@@ -15,7 +15,7 @@ import numpy as np, torch
 import torch.nn.functional as F
 from fmnist_cnn.data import load_tensors, CLASSES
 from fmnist_cnn.model import load_model, shipped_weights
-from fmnist_cnn.photos import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist, load_gray
+from fmnist_cnn.evaluation import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist, load_gray
 
 def prepare_simple(img, thresh=0.1) -> torch.Tensor:
     "The preprocessing before the background model: invert a light border, crop to pixels above `thresh`, resize."

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np, torch
 from fmnist_cnn.data import get_dls
 from fmnist_cnn.model import load_model
-from fmnist_cnn.photos import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist
+from fmnist_cnn.evaluation import PHOTO_KINDS, synth_photo, prepare_steps, like_fmnist
 
 CANDIDATES = [(None, s) for s in (0.5, 1., 1.5)] + [(t, s) for t in (56, 84, 112, 140) for s in (0., 0.25, 0.5, 1.)]
 

@@ -109,8 +109,8 @@ def run_one(job:dict) -> dict:
     model, hist = train(RECIPES[recipe], out, device=job['device'], progress=False, n_train=job.get('n_train'),
                         n_test=job.get('n_test'), resume=out is not None, **ov)
     h = hist[-1]
-    from fmnist_cnn.recipes import merge
-    from fmnist_cnn.loop import bf16_native
+    from fmnist_cnn.training import merge
+    from fmnist_cnn.training import bf16_native
     bf16 = merge(RECIPES[recipe], **{k: v for k, v in ov.items() if k != 'seed'})['precision']['bf16']
     bf16 = bf16_native(job['device']) if bf16 == 'auto' else bool(bf16)        # the recipe's 'auto': where it is native
     n_seen = sum(x.get('n_train_seen', 0) for x in hist) or len(hist)*(job.get('n_train') or 60_000 - ov.get('data', {}).get('valid', 10_000))

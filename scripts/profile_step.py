@@ -28,9 +28,9 @@ import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from fmnist_cnn.data import get_dls, write_json
-from fmnist_cnn.loop import Callback
+from fmnist_cnn.training import Callback
 from fmnist_cnn.model import build_model, mflops
-from fmnist_cnn.recipes import RECIPES, merge, check_recipe, parse_override
+from fmnist_cnn.training import RECIPES, merge, check_recipe, parse_override
 from fmnist_cnn.training import fit, make_opt, make_sched, make_cbs
 from bench_cpu import machine, matmul_gflops
 

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from fmnist_cnn.data import get_dls, atomic_write
 from fmnist_cnn.model import build_model, git_commit, n_params
-from fmnist_cnn.recipes import RECIPES, merge
-from fmnist_cnn.loop import set_seed, bf16_native
+from fmnist_cnn.training import RECIPES, merge
+from fmnist_cnn.training import set_seed, bf16_native
 from fmnist_cnn.training import fit, make_opt, make_sched, make_cbs
 from fmnist_cnn.corrupt import CORRUPTIONS, RandomCorruption, corruption_benchmark, summarize
 

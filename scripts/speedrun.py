@@ -148,7 +148,7 @@ CANDIDATES = {  # name: (base, overrides, what it tries)
 
 def resolve(name:str) -> tuple:
     "The `RECIPES` name and the accumulated overrides of candidate `name`."
-    from fmnist_cnn.recipes import _nest
+    from fmnist_cnn.training import _nest
     base, ov, _ = CANDIDATES[name]
     if base in CANDIDATES and base != name:
         root, ov0 = resolve(base)
@@ -167,11 +167,11 @@ def run_one(job:dict) -> dict:
     "Train candidate `job['name']` from `job['seed']` on the 50,000 training images; its validation record."
     import torch
     torch.set_num_threads(job['threads'])
-    from fmnist_cnn.recipes import RECIPES, merge
+    from fmnist_cnn.training import RECIPES, merge
     from fmnist_cnn.training import train
     from fmnist_cnn.model import n_params, mflops
-    from fmnist_cnn.loop import bf16_native
-    from fmnist_cnn.speedrun import epoch_tflop
+    from fmnist_cnn.training import bf16_native
+    from fmnist_cnn.book.speedrun import epoch_tflop
     root, ov = resolve(job['name'])
     r = merge(RECIPES[root], **ov, seed=job['seed'])
     torch._dynamo.reset()    # compiled recipes: each run compiles afresh (from the disk cache: quick); a worker that

@@ -6,7 +6,7 @@ import numpy as np, pytest, torch
 from PIL import Image
 from fmnist_cnn.data import load_tensors, CLASSES
 from fmnist_cnn.model import load_model
-from fmnist_cnn.photos import (PHOTO_KINDS, MAX_SIDE, synth_photo, prepare_image, prepare_steps, fit_background,
+from fmnist_cnn.evaluation import (PHOTO_KINDS, MAX_SIDE, synth_photo, prepare_image, prepare_steps, fit_background,
                                garment_mask, load_rgb)
 from fmnist_cnn.evaluation import predict
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from torch import nn
 
 from fmnist_cnn.book.practice import EXERCISES, verdict, check, exercise_list, exercise_table, idx_bytes, Fail
-from fmnist_cnn.loop import Callback
-from fmnist_cnn.recipes import RECIPES, merge
+from fmnist_cnn.training import Callback
+from fmnist_cnn.training import RECIPES, merge
 from fmnist_cnn.concepts import receptive_field
 from fmnist_cnn.model import ModernCNN
 

@@ -20,12 +20,12 @@ def run_script(script:str, *args, tmp:Path):
 @pytest.fixture
 def results(tmp_path, monkeypatch):
     "A results folder the book's readers look into instead of results/."
-    from fmnist_cnn.retrospective import RESULTS_VAR
+    from fmnist_cnn.book.retrospective import RESULTS_VAR
     monkeypatch.setenv(RESULTS_VAR, str(tmp_path))
     return tmp_path
 
 def test_time_to_acc(results):
-    from fmnist_cnn.retrospective import load_results, read_time_to_acc, comparison_table
+    from fmnist_cnn.book.retrospective import load_results, read_time_to_acc, comparison_table
     run_script('bench_time_to_acc.py', '--seeds', '0,1', '--n-train', 256, '--n-test', 200, '--cap-minutes', 0.001,
                '--out', results/'time_to_acc.json', tmp=results)
     tta = read_time_to_acc(load_results('time_to_acc'))
@@ -36,12 +36,12 @@ def test_time_to_acc(results):
 
 def test_time_to_acc_committed_record():
     "The committed record (the first format) still reads."
-    from fmnist_cnn.retrospective import load_results, read_time_to_acc
+    from fmnist_cnn.book.retrospective import load_results, read_time_to_acc
     tta = read_time_to_acc(load_results('time_to_acc'))
     assert tta['fast'] and tta['fast'][0]['reached'] is not None
 
 def test_experiments(results):
-    from fmnist_cnn.retrospective import (load_results, grid_status, grid_table, paired_diff, plot_cost, plot_curves,
+    from fmnist_cnn.book.retrospective import (load_results, grid_status, grid_table, paired_diff, plot_cost, plot_curves,
                                           TWO_BY_TWO)
     out = results/'experiments.json'
     run_script('experiments.py', '--budget', 'cpu', '--only', 'modern-cnn/modern-recipe,head-fc', '--seeds', '0,1',
@@ -82,7 +82,7 @@ def test_experiments_resume(results):
 
 def test_seeds(results):
     "scripts/ablation.py's records (results/seeds.json) as the comparison table and the frontier read them."
-    from fmnist_cnn.retrospective import load_results
+    from fmnist_cnn.book.retrospective import load_results
     run_script('ablation.py', '--only', 'full', '--seeds', '0', '--epochs', 1, '--n-train', 640, '--n-test', 200,
                '--out', results/'seeds.json', tmp=results)
     (r,) = load_results('seeds')
@@ -119,7 +119,7 @@ def test_bench_cpu(tmp_path):
     assert set(ex) == {'as recipe', 'channels_first', 'one thread', 'torch.compile', 'bf16 autocast'}
     assert all(v['train_s'] > 0 and v['train_gflops'] > 0 for v in ex.values() if v is not None)
     assert (ex['bf16 autocast'] is None) == (not res['machine']['bf16_native'])
-    from fmnist_cnn.speedrun import bench_table, bench_ratio, machine_line
+    from fmnist_cnn.book.speedrun import bench_table, bench_ratio, machine_line
     assert '| fast | 165,626 |' in bench_table(res) and bench_ratio(res, 'fast')['tflop'] == 1
     assert res['machine']['cpu'] in machine_line(res)
     if Path('/proc/cpuinfo').exists():                           # Linux: the generation beside the vendor's name
@@ -127,8 +127,8 @@ def test_bench_cpu(tmp_path):
 
 def test_bench_cpu_as_recipe(tmp_path):
     "--as-recipe: each recipe in its own precision; a compiling one's compile timed apart, bf16 rated against bf16 too."
-    from fmnist_cnn.loop import bf16_native
-    from fmnist_cnn.recipes import RECIPES
+    from fmnist_cnn.training import bf16_native
+    from fmnist_cnn.training import RECIPES
     assert RECIPES['speedrun-cpu-4']['precision']['compile'] and not RECIPES['fast']['precision']['compile']
     import tempfile
     caches = lambda: set(Path(tempfile.gettempdir()).glob('bench_cpu_inductor_*'))
@@ -152,7 +152,7 @@ def test_bench_cpu_as_recipe(tmp_path):
 
 def test_profile_step(tmp_path):
     "scripts/profile_step.py's record: a step's time by kind of operation, its FLOPs against a count by hand."
-    from fmnist_cnn.recipes import RECIPES
+    from fmnist_cnn.training import RECIPES
     from fmnist_cnn.model import build_model, flops_by_resolution
     out = tmp_path/'profile.json'
     run_script('profile_step.py', '--recipes', 'fast,speedrun-cpu-2', '--warmup', 1, '--steps', 3, '--out', out,
@@ -182,7 +182,7 @@ def test_profile_step(tmp_path):
 
 def test_profile_step_record():
     "Chapter 09's profile: fast and both speed recipes, 40 steps each after 10 of warm-up, on one 2-thread machine."
-    from fmnist_cnn.recipes import RECIPES
+    from fmnist_cnn.training import RECIPES
     from fmnist_cnn.model import build_model, mflops
     res = json.loads((ROOT/'results'/'profile_step_xeon.json').read_text())
     assert [r['recipe'] for r in res['recipes']] == ['fast', 'speedrun-cpu', 'speedrun-cpu-2']
@@ -203,13 +203,13 @@ def test_bench_cpu_isa_limits(monkeypatch):
     assert bc.machine()['isa_limits'] == {}
     monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2'); monkeypatch.setenv('MKL_ENABLE_INSTRUCTIONS', 'AVX2')
     m = bc.machine(); assert m['isa_limits'] == {'ONEDNN_MAX_CPU_ISA': 'AVX2', 'MKL_ENABLE_INSTRUCTIONS': 'AVX2'}
-    from fmnist_cnn.speedrun import machine_line
+    from fmnist_cnn.book.speedrun import machine_line
     line = machine_line(dict(machine=m, matmul_gflops=100.))
     assert 'limited to ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2' in line, line
 
 def test_bf16_native_isa_limit():
     "A CPU whose PyTorch kernels are limited to AVX2 (timed as an AVX2 machine) has no native bfloat16 either."
-    code = ("from fmnist_cnn.loop import bf16_native; import torch; "
+    code = ("from fmnist_cnn.training import bf16_native; import torch; "
             "print(bf16_native('cpu'), torch.cpu._is_amx_tile_supported())")
     run = lambda **env: subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
                                        check=True, env={**os.environ, 'PYTHONPATH': str(ROOT), **env}).stdout.split()
@@ -219,7 +219,7 @@ def test_bf16_native_isa_limit():
 
 def test_bench_xeon_records():
     "Chapter 09's second record: fast and both speed recipes, 5 seeds each, on one machine, natively and as AVX2."
-    from fmnist_cnn.recipes import RECIPES
+    from fmnist_cnn.training import RECIPES
     from fmnist_cnn.model import build_model, mflops
     nat, avx2 = (json.loads((ROOT/'results'/f'bench_cpu_xeon{x}.json').read_text()) for x in ('', '_avx2'))
     for res in (nat, avx2):
@@ -238,7 +238,7 @@ def test_bench_xeon_records():
 
 def test_bench_xeon_3_record():
     "Chapter 09's third record: fast and the last two speed recipes, 5 seeds each, the matmul rate measured 6 times."
-    from fmnist_cnn.recipes import RECIPES
+    from fmnist_cnn.training import RECIPES
     from fmnist_cnn.model import build_model, mflops
     res = json.loads((ROOT/'results'/'bench_cpu_xeon_3.json').read_text())
     assert list(res['runs']) == ['fast', 'speedrun-cpu-2', 'speedrun-cpu-3'] and res['baseline'] == 'fast'
@@ -263,7 +263,7 @@ def test_speedrun(tmp_path):
     assert r['parent'] == 'fast' and r['recipe']['epochs'] == 2 and r['recipe']['precision']['bf16'] is False
     assert len(r['valid_curve']) == 2 and r['valid_acc'] == r['valid_curve'][-1]
     assert abs(r['train_tflop'] - r['mflops']*1e6*640*2*3/1e12) < 1e-3             # no halved images: MFLOPs x images x 3
-    from fmnist_cnn.speedrun import speed_table
+    from fmnist_cnn.book.speedrun import speed_table
     assert '| fast-2ep | fast |' in speed_table(recs)
     run_script('speedrun.py', '--only', 'fast-2ep', '--seeds', '0,1,2', '--jobs', 1, '--n-train', 640, '--out', out,
                tmp=tmp_path)                                                      # resumable: nothing left to do
@@ -272,7 +272,7 @@ def test_speedrun(tmp_path):
 def test_speedrun_candidates():
     "Every candidate of the search, from its chain of overrides, is a valid recipe whose network builds and runs."
     import importlib.util, torch
-    from fmnist_cnn.recipes import RECIPES, merge, check_recipe, recipe_diff
+    from fmnist_cnn.training import RECIPES, merge, check_recipe, recipe_diff
     from fmnist_cnn.model import build_model, mflops
     spec = importlib.util.spec_from_file_location('speedrun_script', ROOT/'scripts'/'speedrun.py')
     sr = importlib.util.module_from_spec(spec); spec.loader.exec_module(sr)

@@ -10,7 +10,7 @@ from fmnist_cnn.data import get_dls
 from fmnist_cnn.model import OriginalCNN
 from fmnist_cnn.data import atomic_write
 from fmnist_cnn.training import fit, TrainingDiverged
-from fmnist_cnn.loop import set_seed
+from fmnist_cnn.training import set_seed
 from fmnist_cnn.model import load_model
 
 CLI = str(Path(sys.executable).parent/'fmnist-cnn')   # the console script of this environment

@@ -8,7 +8,7 @@ __all__ = ['FRONTIER_ANCHORS', 'shipped_frontier']
 # %% ../../nbs/10_frontier.ipynb #01ca41ba
 import statistics
 from ..model import read_meta, build_model, mflops, WEIGHTS_DIR
-from ..retrospective import load_results, mean_sd
+from .retrospective import load_results, mean_sd
 
 # %% ../../nbs/10_frontier.ipynb #ca618fb1
 # published results for the frontier: (name, parameters, test accuracy, how it was measured)

@@ -234,7 +234,7 @@ def _toy_model(): return nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
 @exercise('02.1', "A recipe: fast, at batch size 64, a peak learning rate of 0.1, 2 epochs",
           hint="merge(RECIPES['fast'], epochs=2, data=dict(bs=64), opt=dict(lr=0.1)): merge keeps every other field")
 def _check_02_1(answer):
-    from fmnist_cnn.recipes import RECIPES, check_recipe, recipe_diff
+    from fmnist_cnn.training import RECIPES, check_recipe, recipe_diff
     need(isinstance(answer, dict), 'the answer', 'a recipe (a dict)', type(answer).__name__)
     need(answer is not RECIPES['fast'], 'the answer', "a new recipe", "RECIPES['fast'] itself",
          "merge returns a copy; changing RECIPES['fast'] in place changes it for every later run")
@@ -251,9 +251,9 @@ def _check_02_1(answer):
           hint='in before_batch, when run.training, append run.opt.param_groups[0]["lr"] to self.lrs')
 def _check_02_2(answer):
     from fmnist_cnn.training import fit, onecycle_sched
-    from fmnist_cnn.loop import Callback
+    from fmnist_cnn.training import Callback
     cb = call('LRRecorder()', answer)
-    need(isinstance(cb, Callback), 'LRRecorder()', 'a Callback (a subclass of fmnist_cnn.loop.Callback)',
+    need(isinstance(cb, Callback), 'LRRecorder()', 'a Callback (a subclass of fmnist_cnn.training.Callback)',
          type(cb).__name__)
     dls = _toy_dls()
     torch.manual_seed(0)
@@ -284,9 +284,9 @@ def _loop_stops(cb, accs:list, key:str='valid_err'):
           hint='in after_epoch, when 1 - run.hist[-1]["valid_err"] >= target, set run.max_minutes to a tiny number')
 def _check_02_3(answer):
     from fmnist_cnn.training import fit
-    from fmnist_cnn.loop import Callback
+    from fmnist_cnn.training import Callback
     cb = call('StopAt(0.9)', answer, 0.9)
-    need(isinstance(cb, Callback), 'StopAt(0.9)', 'a Callback (a subclass of fmnist_cnn.loop.Callback)',
+    need(isinstance(cb, Callback), 'StopAt(0.9)', 'a Callback (a subclass of fmnist_cnn.training.Callback)',
          type(cb).__name__)
     for accs, want in [([0.5, 0.8, 0.91, 0.95, 0.97], 3), ([0.5, 0.9, 0.8], 2), ([0.95], 1), ([0.1, 0.2, 0.3], 3)]:
         case = f'validation accuracies {accs} per epoch, target 0.9'
@@ -343,7 +343,7 @@ def _check_03_3(answer):
 @exercise('04.1', 'A new augmentation: Gaussian noise, in the AUGS registry',
           hint='return (xb + std*torch.randn_like(xb)).clamp(0, 1): a new tensor, the input left as it was')
 def _check_04_1(answer):
-    from fmnist_cnn.augment import AUGS, check_aug, make_aug
+    from fmnist_cnn.data import AUGS, check_aug, make_aug
     torch.manual_seed(0)
     xb = torch.full((64, 1, 28, 28), 0.5)
     out = call('batch_noise(xb, 0.1) on 64 gray images', answer, xb.clone(), 0.1)
@@ -532,9 +532,9 @@ def _check_08_2(answer):
           hint='3 x forward FLOPs per image (forward + backward); '
               'the first round(low_res*epochs*batches) batches at 14x14')
 def _check_09_1(answer):
-    from fmnist_cnn.recipes import RECIPES, merge
+    from fmnist_cnn.training import RECIPES, merge
     from fmnist_cnn.model import build_model, mflops
-    from fmnist_cnn.speedrun import epoch_tflop
+    from fmnist_cnn.model import epoch_tflop
     r0 = merge(RECIPES['fast'], **{'model.args.widths': (8, 16, 32)})
     m = build_model(r0['model']); mf, mf14 = mflops(m), mflops(m, 14)
     for low, epochs, n, bs in [(0., 3, 50_000, 128), (0.3, 3, 50_000, 128), (0.45, 2, 1000, 128)]:
@@ -550,9 +550,9 @@ def _check_09_1(answer):
           hint="merge(RECIPES['fast'], ...), keeping data.valid at 10,000; "
               "price it with epoch_tflop(r, build_model(r['model']), 50_000)")
 def _check_09_2(answer):
-    from fmnist_cnn.recipes import RECIPES, check_recipe, recipe_diff
+    from fmnist_cnn.training import RECIPES, check_recipe, recipe_diff
     from fmnist_cnn.model import build_model
-    from fmnist_cnn.speedrun import epoch_tflop
+    from fmnist_cnn.model import epoch_tflop
     need(isinstance(answer, dict), 'the answer', 'a recipe (a dict)', type(answer).__name__)
     try: check_recipe(answer)
     except (ValueError, TypeError, KeyError) as e:
