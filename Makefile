@@ -11,7 +11,7 @@ LOG     = $(VENV)/install.log
 
 # Without an NVIDIA GPU, `make run` installs PyTorch's CPU-only build (a few hundred MB instead of several GB
 # of CUDA libraries). `make run TORCH_INDEX=` keeps the default index; any other index URL works too.
-# scripts/install_torch.py checks the installed pair (imports, a torchvision operator runs, versions match the
+# tools/install_torch.py checks the installed pair (imports, a torchvision operator runs, versions match the
 # pins and each other); a pair that fails, fresh or found in an existing $(VENV), is uninstalled and replaced by
 # one from the default index, with one line saying why. If that fails too, it stops naming $(LOG) and `make clean`.
 TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
@@ -29,7 +29,7 @@ $(BIN)/python:
 
 # Runs on every `make run`/`make test` (a few seconds): an environment whose PyTorch broke is repaired, not reused
 torch: $(BIN)/python
-	@$(BIN)/python scripts/install_torch.py $(VENV) "$(TORCH_INDEX)" $(TORCH_PINS)
+	@$(BIN)/python tools/install_torch.py $(VENV) "$(TORCH_INDEX)" $(TORCH_PINS)
 
 # `setup-dev` depends on `torch` too, so `make test` never installs the extras beside an unchecked PyTorch: pip
 # leaves a pair that satisfies the requirements alone, so the extras install no other torch.
@@ -48,7 +48,7 @@ hooks: setup-dev
 
 # The Debian/Ubuntu package is the offline source; elsewhere fmnist-cnn downloads through torchvision.
 data:
-	@sh scripts/get_data.sh $(BIN)
+	@sh tools/get_data.sh $(BIN)
 
 run: setup data
 	@$(BIN)/fmnist-cnn evaluate
@@ -59,18 +59,19 @@ test: setup-dev data
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/nbdev_test
 	$(BIN)/pytest
 
-# After editing a notebook: write the library from the notebooks and clean them (use this, not a bare nbdev_export:
-# nbdev appends to the modules no notebook owns, and scripts/export.py cuts those back first)
+# After editing a notebook: write the library from the notebooks and clean them (nbdev's own two commands; every
+# module is the default_exp of one notebook, so they are exact and repeatable)
 export: setup-dev
-	$(BIN)/python scripts/export.py
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean
 
 docs: setup-dev
 	@$(PIP_INSTALL) -e '.[docs]'
-	$(BIN)/python scripts/build_docs.py
+	$(BIN)/python tools/build_docs.py
 
+# the measurements that train no recipe (each appends its records to results/; see benchmarks/)
 bench: setup
-	$(BIN)/python scripts/bench_loader.py
-	$(BIN)/python scripts/bench_training.py
+	$(BIN)/python benchmarks/bench_loader.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) _proc docs/_build

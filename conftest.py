@@ -5,6 +5,8 @@
 * nbval does not know nbdev's directives: cells nbdev_test would skip (`#| eval: false`, or a flag in
   settings.ini's `tst_flags` such as `#| slow`, or a notebook with `skip_exec: true`) are skipped.
   Set NBDEV_TEST_FLAGS="slow" to run slow cells too, as `nbdev_test --flags slow` does.
+* nbval runs only the notebooks that mark an output to compare (`# NBVAL_CHECK_OUTPUT`): the others it would only
+  run again, as `nbdev_test` (the first half of `make test`) has just done.
 """
 import os, re
 from configparser import ConfigParser
@@ -34,7 +36,13 @@ def _nb_skipped(nb) -> bool:
     first = nb.cells[0] if nb.cells else None
     return bool(first and first.cell_type == 'raw' and re.search(r'^skip_exec:\s*true', first.source, re.M))
 
+def _compares(nb) -> bool: return any('NBVAL_CHECK_OUTPUT' in c.source for c in nb.cells)
+
 def pytest_collection_modifyitems(config, items):
+    rerun_only = [i for i in items if getattr(i, 'cell', None) is not None and not _compares(i.parent.nb)]
+    if rerun_only:
+        config.hook.pytest_deselected(items=rerun_only)
+        items[:] = [i for i in items if i not in set(rerun_only)]
     for item in items:
         cell = getattr(item, 'cell', None)
         if cell is None or not hasattr(item, 'options'): continue       # not an nbval cell

@@ -1,4 +1,4 @@
-"""Sphinx configuration of the fmnist_cnn book (built by scripts/build_docs.py; see README)."""
+"""Sphinx configuration of the fmnist_cnn book (built by tools/build_docs.py; see README)."""
 from configparser import ConfigParser
 from pathlib import Path
 

@@ -129,10 +129,10 @@ def launch_demo(weights:str='modern', # a .pt file, or a shipped model's name: o
                 block:bool=True, # serve until interrupted (False: return the running page, to `close()` it)
                ):
     "Serve the demo page for `weights` at http://HOST:PORT, without a share link."
-    gr = _gradio()
-    if not 0 < max_mb: raise ValueError(f"max_mb must be positive, got {max_mb}")
+    if not 0 < max_mb: raise ValueError(f"max_mb must be positive, got {max_mb}")         # the arguments first,
     if not 1 <= port <= 65535: raise ValueError(f"port must be between 1 and 65535, got {port}")
     model = load_model(weights)
+    _gradio()                                                    # then whether Gradio is there (fmnist_cnn[demo])
     page = make_demo(model, max_mb, about=describe_weights(weights, model))
     page.launch(server_name=host, server_port=port, share=False, max_file_size=int(max_mb*MB), inbrowser=False,
                 quiet=True, inline=False, prevent_thread_lock=not block)

@@ -388,6 +388,7 @@ def epoch_tflop(r:dict, # a complete recipe (`merge(RECIPES[...], ...)`)
     "Training TFLOP of each epoch of recipe `r`: forward MFLOPs x images x 3, halved (14x14) batches at their cost."
     nb = math.ceil(n_train/r['data']['bs'])                            # batches per epoch (the last may be short)
     low = round(r['tricks']['low_res']*r['epochs']*nb)                 # halved batches, from the start (`LowRes`)
-    mf, mf14 = mflops(model), mflops(model, 14)
+    mf = mflops(model)
+    mf14 = mflops(model, 14) if low else mf                            # a network may not take 14x14 images
     halved = [min(max(low - e*nb, 0), nb)/nb for e in range(r['epochs'])]
     return [3*n_train*(f*mf14 + (1 - f)*mf)/1e6 for f in halved]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from fmnist_cnn.data import get_dls, write_json
 from fmnist_cnn.model import load_model, read_meta, weights_path, shipped_weights, git_commit
-from fmnist_cnn.evaluation import calibrate, get_logits, calibration_metrics, _machine
+from fmnist_cnn.evaluation import calibrate, get_logits, calibration_metrics, machine_info
 
 SPLIT_SEED = 42      # get_dls' default, which every training run used: the held-out images do not depend on the seed
 NOTE = ("uncalibrated: trained on all 60,000 training images, so no held-out images are left to fit a temperature "
@@ -66,7 +66,7 @@ def main():
             zt, yt = get_logits(model, test)
             m = calibration_metrics(F.softmax(zt, 1), yt)
             new = dict(meta, calibration=None, calibration_note=NOTE,
-                       uncalibrated_metrics=dict(test=dict(m, n=len(yt)), machine=_machine('cpu'), commit=git_commit(),
+                       uncalibrated_metrics=dict(test=dict(m, n=len(yt)), machine=machine_info('cpu'), commit=git_commit(),
                                                  date=time.strftime('%Y-%m-%d')))
             acc = m['acc']
             print(f"{name}: uncalibrated (no held-out images); test: {pct(m)}")

@@ -1,7 +1,7 @@
 """Choose the frontier's shipped models on the validation split and copy their weights into the package.
 
-Reads the candidates' records (default `results/experiments_gpu.json`, written by `scripts/experiments.py`; the
-weights of each run in `--runs`, e.g. the unpacked `best_weights.tar.gz` of `scripts/gpu_session.sh`):
+Reads the candidates' records (the study `frontier`: `results/frontier.jsonl`, written by `scripts/run.py frontier`; the
+weights of each run in `--runs`, one folder NAME-sSEED per run):
 - tiny (at most 25,000 parameters) and small (at most 100,000): the candidate with the highest mean validation
   accuracy over its seeds, then its seed with the highest validation accuracy;
 - best (at most 1M): the single long run with the highest validation accuracy.
@@ -15,39 +15,50 @@ from pathlib import Path
 LIMITS = dict(tiny=25_000, small=100_000, best=1_000_000)
 
 def choose(recs:list, kind:str) -> tuple:
-    "(name, seed) chosen on validation among the candidates of `kind`, and a summary of the choice."
-    cands = {}
-    for r in recs:
-        if r['name'].startswith(kind + '-') and r['params'] <= LIMITS[kind]: cands.setdefault(r['name'], []).append(r)
+    "The record chosen on validation among the candidates of `kind`, and a summary of the choice."
+    from fmnist_cnn.book.records import acc, by_seed
+    from fmnist_cnn.model import build_model, n_params
+    params = lambda r: n_params(build_model(r['recipe']['model']))
+    names = dict.fromkeys(r['variant'] for r in recs if r['variant'].startswith(kind + '-'))
+    cands = {n: list(by_seed(recs, n).values()) for n in names}
+    cands = {n: rs for n, rs in cands.items() if params(rs[0]) <= LIMITS[kind]}
     if kind != 'best': cands = {n: rs for n, rs in cands.items() if len(rs) >= 3}          # 3 seeds to be a candidate
     if not cands: raise SystemExit(f'no complete {kind} candidate in the records')
-    mean = {n: statistics.mean(r['valid_acc'] for r in rs) for n, rs in cands.items()}
+    va, te = (lambda r: round(acc(r), 4)), (lambda r: round(acc(r, 'test'), 4))   # 10,000 images: 4 decimals
+    mean = {n: statistics.mean(va(r) for r in rs) for n, rs in cands.items()}
     name = max(mean, key=mean.get)
-    run = max(cands[name], key=lambda r: r['valid_acc'])
+    run = max(cands[name], key=va)
     sd = lambda xs: round(statistics.stdev(xs), 4) if len(xs) > 1 else None
-    summary = dict(rule='highest mean validation accuracy over the seeds, then the seed with the highest validation accuracy',
-                   candidates={n: dict(valid_mean=round(m, 4), seeds=len(cands[n]), params=cands[n][0]['params'])
+    rule = 'highest mean validation accuracy over the seeds, then the seed with the highest validation accuracy'
+    summary = dict(rule=rule,
+                   candidates={n: dict(valid_mean=round(m, 4), seeds=len(cands[n]), params=params(cands[n][0]))
                                for n, m in sorted(mean.items())},
                    chosen=name, seed=run['seed'],
-                   seeds=[dict(seed=r['seed'], valid_acc=r['valid_acc'], test_acc=r['test_acc']) for r in cands[name]],
-                   test_mean=round(statistics.mean(r['test_acc'] for r in cands[name]), 4),
-                   test_sd=sd([r['test_acc'] for r in cands[name]]))
+                   seeds=[dict(seed=r['seed'], valid_acc=va(r), test_acc=te(r)) for r in cands[name]],
+                   test_mean=round(statistics.mean(te(r) for r in cands[name]), 4),
+                   test_sd=sd([te(r) for r in cands[name]]))
     return run, summary
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--records', default='results/experiments_gpu.json'); ap.add_argument('--runs', default='runs/gpu/w')
-    ap.add_argument('--dry-run', action='store_true')
+    ap.add_argument('--records', default='frontier', help="the candidates' study (or a .jsonl file)")
+    ap.add_argument('--runs', default='runs/gpu/w'); ap.add_argument('--dry-run', action='store_true')
     a = ap.parse_args()
-    recs = json.loads(Path(a.records).read_text())
+    from fmnist_cnn.book.records import read_records, tflop, acc
+    from fmnist_cnn.model import build_model, mflops, n_params
+    recs = read_records(a.records)
+    if not recs: raise SystemExit(f'no records in {a.records!r}')
     for kind in LIMITS:
         run, summary = choose(recs, kind)
-        src = Path(a.runs)/f"{run['name']}-s{run['seed']}"
+        src = Path(a.runs)/f"{run['variant']}-s{run['seed']}"
         meta = json.loads((src/'model.json').read_text())
-        meta |= dict(choice=summary, train_tflop=run['train_tflop'], mflops=run['mflops'], device_name=run['device'],
-                     train_time_note=f"{meta['train_time_s']} s on one {run['device']} shared by {run['concurrent_jobs']} runs")
-        print(f"{kind}: {run['name']} seed {run['seed']} ({run['params']:,} parameters): valid {100*run['valid_acc']:.2f}%, "
-              f"test {100*run['test_acc']:.2f}%; its recipe over {len(summary['seeds'])} seeds: test {100*summary['test_mean']:.2f}%"
+        m, mc = build_model(run['recipe']['model']), run['machine']
+        meta |= dict(choice=summary, train_tflop=round(tflop(run), 3), mflops=round(mflops(m), 1),
+                     device_name=mc['device'],
+                     train_time_note=f"{meta['train_time_s']} s on one {mc['device']} shared by {mc['jobs']} runs")
+        print(f"{kind}: {run['variant']} seed {run['seed']} ({n_params(m):,} parameters): valid {100*acc(run):.2f}%, "
+              f"test {100*acc(run, 'test'):.2f}%; its recipe over {len(summary['seeds'])} seeds: "
+              f"test {100*summary['test_mean']:.2f}%"
               + (f" +- {100*summary['test_sd']:.2f}" if summary['test_sd'] else ''))
         if a.dry_run: continue
         dst = Path('fmnist_cnn/weights')/f'{kind}.pt'

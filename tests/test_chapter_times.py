@@ -1,10 +1,11 @@
-"""scripts/chapter_times.py: the stated line is written, replaced and read back; --check fails outside [1/2, 2]x."""
+"""tools/chapter_times.py: the stated line is written, replaced and read back; --check fails outside [1/2, 2]x."""
 import importlib.util, json, subprocess, sys
 from pathlib import Path
 import pytest
+from fmnist_cnn.book.records import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location('chapter_times', ROOT/'scripts'/'chapter_times.py')
+spec = importlib.util.spec_from_file_location('chapter_times', ROOT/'tools'/'chapter_times.py')
 ct = importlib.util.module_from_spec(spec); spec.loader.exec_module(ct)
 
 def nb(path:Path, intro='Some intro.'):
@@ -46,7 +47,7 @@ def test_check_flags_outside_half_to_twice(tmp_path):
 def test_check_command_exit_status(tmp_path):
     times = tmp_path/'times.jsonl'
     times.write_text('{"name": "no_such_chapter", "seconds": 1}\n')
-    r = subprocess.run([sys.executable, str(ROOT/'scripts'/'chapter_times.py'), '--check', str(times)],
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'chapter_times.py'), '--check', str(times)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -54,10 +55,11 @@ def test_measure_records_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(ct, 'RECORD', tmp_path/'chapter_times.jsonl')
     p = nb(tmp_path/'05_tiny.ipynb')
     ct.measure([p])
-    rec = [json.loads(l) for l in (tmp_path/'chapter_times.jsonl').read_text().splitlines()]
-    assert len(rec) == 1 and rec[0]['name'] == '05_tiny' and 0 < rec[0]['seconds'] < 60
-    assert {'study', 'machine', 'commit', 'date'} <= set(rec[0]) and rec[0]['machine']['threads'] == 2
-    assert ct.latest(tmp_path/'chapter_times.jsonl') == {'05_tiny': rec[0]['seconds']}
+    rec = read_records(tmp_path/'chapter_times.jsonl')                       # the record shape, checked
+    assert len(rec) == 1 and rec[0]['variant'] == '05_tiny' and 0 < rec[0]['extra']['seconds'] < 60
+    assert rec[0]['study'] == 'chapter_times' and rec[0]['recipe'] is None and rec[0]['history'] == []
+    assert rec[0]['machine']['threads'] == 2 and rec[0]['machine']['jobs'] == 1
+    assert ct.latest(tmp_path/'chapter_times.jsonl') == {'05_tiny': rec[0]['extra']['seconds']}
 
 def test_record_appends_test_anywhere_times(tmp_path, monkeypatch):
     monkeypatch.setattr(ct, 'RECORD', tmp_path/'results'/'chapter_times.jsonl')
@@ -66,9 +68,17 @@ def test_record_appends_test_anywhere_times(tmp_path, monkeypatch):
     times = tmp_path/'times.jsonl'
     times.write_text('{"name": "00_data", "seconds": 41.26}\n{"name": "09_speedrun", "seconds": 300}\n')
     ct.record_times(times)
-    recs = [json.loads(l) for l in ct.RECORD.read_text().splitlines()]
-    assert [(r['name'], r['seconds']) for r in recs] == [('00_data', 41.3), ('09_speedrun', 300)]
-    assert all(r['conditions']['jobs'] == 2 and r['machine']['threads'] == 1 and r['commit'] for r in recs)
+    recs = read_records(ct.RECORD)
+    assert [(r['variant'], r['extra']['seconds']) for r in recs] == [('00_data', 41.3), ('09_speedrun', 300)]
+    assert all(r['extra']['conditions']['jobs'] == 2 and r['machine']['threads'] == 1 and r['machine']['jobs'] == 2
+               for r in recs)
     assert ct.latest(ct.RECORD) == {'00_data': 41.3, '09_speedrun': 300}
     times.write_text('')
     with pytest.raises(SystemExit, match='no measured notebooks'): ct.record_times(times)
+
+def test_committed_record_states_every_chapter():
+    "results/chapter_times.jsonl reads as records, and each chapter's stated line is what --write makes of it."
+    times = ct.latest()
+    for p in sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb')):
+        if ct.chapter_stated(p) is not None and p.stem in times:
+            assert ct.chapter_stated(p) == ct.stated_seconds(ct.stated_line(times[p.stem])), p.name

@@ -1,15 +1,16 @@
 """The corruption suite (`fmnist_cnn.corrupt`) on a subset, the benchmark script end to end, and the records the
-robustness chapter (11) reads: results/corruptions.jsonl and results/robust.jsonl. About half a minute on 2 cores."""
+robustness chapter (11) reads: results/corruptions.jsonl and results/robust.jsonl (fmnist_cnn.book.records).
+About half a minute on 2 cores."""
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from fmnist_cnn.data import load_tensors
 from fmnist_cnn.model import shipped_weights
 from fmnist_cnn.corrupt import (CORRUPTIONS, SEVERITIES, corrupt, corruption_benchmark, raw_model, model_logits, score,
-                                model_temperature, summarize, by_model)
+                                model_temperature, summarize)
+from fmnist_cnn.book.records import read_records
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ('study', 'name', 'seed', 'recipe', 'machine', 'commit', 'date', 'data')
 
 @pytest.fixture(scope='module')
 def test_set():
@@ -19,7 +20,9 @@ def test_set():
 def records(name):
     p = ROOT/'results'/f'{name}.jsonl'
     if not p.is_file(): pytest.skip(f'results/{name}.jsonl not written yet')
-    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
+    return read_records(p)                                                            # checked: the record shape
+
+def by_model(recs): return {r['variant']: r['extra']['rows'] for r in recs}
 
 def test_suite_on_tiny(test_set):
     "Every type at severities 1 and 5 on 200 test images: shape, range, determinism, and tiny loses accuracy."
@@ -52,23 +55,26 @@ def test_record_schema():
     "Every line has the record's keys; every shipped model x type x severity and its clean row are there, once."
     recs = records('corruptions')
     for r in recs:
-        assert all(k in r for k in KEYS) and r['study'] == 'corruptions', sorted(r)
-        assert {'cpu', 'threads', 'torch', 'device'} <= set(r['machine']) and r['data']['test'] >= 1000
-        assert {'acc', 'ece', 'nll', 'corruption', 'severity', 'temperature'} <= set(r)
-        assert (r['temperature'] is None) == ('ece_cal' not in r)
+        assert r['study'] == 'corruptions' and r['recipe'] is None and r['history'] == [] and r['seed'] == 0
+        assert r['data']['n_test'] >= 1000 and {'arch', 'n_params'} <= set(r['extra']['model'])
+        for q in r['extra']['rows']:
+            assert {'acc', 'ece', 'nll', 'corruption', 'severity'} <= set(q)
+            assert (r['extra']['temperature'] is None) == ('ece_cal' not in q)
+    assert len({(r['variant'], r['seed'], r['data']['n_test']) for r in recs}) == len(recs)   # one record per model
+    temps = {r['variant']: r['extra']['temperature'] for r in recs}
     models = by_model(recs)
     assert set(models) == set(shipped_weights()), sorted(models)
     want = {('clean', 0)} | {(n, s) for n in CORRUPTIONS for s in SEVERITIES}
     for m, rs in models.items():
         got = [(r['corruption'], r['severity']) for r in rs]
         assert sorted(got) == sorted(want), m
-        assert rs[0]['temperature'] == model_temperature(m), f'{m}: scored with another temperature than it ships'
+        assert temps[m] == model_temperature(m), f'{m}: scored with another temperature than it ships'
 
 def test_record_reproduces(test_set):
     "Two rows of the record, recomputed now by the library: the same accuracy (the record came from this code)."
     recs = records('corruptions')
     tiny = {(r['corruption'], r['severity']): r for r in by_model(recs)['tiny']}
-    n = next(iter(tiny.values()))['data']['test']
+    n = next(r for r in recs if r['variant'] == 'tiny')['data']['n_test']
     x, y = test_set[0][:n], test_set[1][:n]
     net = raw_model('tiny')
     for c, s in [('rotation', 3), ('occlusion', 5)]:
@@ -78,23 +84,27 @@ def test_record_reproduces(test_set):
 def test_robust_record():
     recs = records('robust')
     for r in recs:
-        assert all(k in r for k in KEYS) and r['study'] == 'robust' and r['name'] in ('baseline', 'robust')
-        assert {'clean_test_acc', 'heldout_test_acc', 'train_types_test_acc', 'train_types_valid_acc'} <= set(r['metrics'])
-        assert len(r['history']) == r['recipe']['epochs'] and (r['recipe']['augment'] is None) == (r['name'] == 'baseline')
+        assert r['study'] == 'robust' and r['variant'] in ('baseline', 'robust')
+        assert {'clean_test_acc', 'heldout_test_acc', 'train_types_test_acc', 'train_types_valid_acc'} <= set(
+            r['extra']['metrics'])
+        assert len(r['history']) == r['recipe']['epochs']
+        assert (r['extra']['augment'] is None) == (r['variant'] == 'baseline')
         assert set(r['extra']['held_out']).isdisjoint(r['extra']['train_types'])
-    seeds = lambda v: {r['seed'] for r in recs if r['name'] == v}
+    seeds = lambda v: {r['seed'] for r in recs if r['variant'] == v}
     assert seeds('baseline') == seeds('robust') and len(seeds('robust')) >= 3
 
 def test_script_resumes(tmp_path):
     "The benchmark script writes a row per condition, and a second run has nothing left to do."
     out = tmp_path/'c.jsonl'
-    args = [sys.executable, 'scripts/bench_corruptions.py', '--models', 'tiny', '--n', '100', '--names', 'rotation',
+    args = [sys.executable, 'benchmarks/bench_corruptions.py', '--models', 'tiny', '--n', '100', '--names', 'rotation',
             '--out', str(out), '--cache', str(tmp_path/'cache'), '--threads', '1']
     env = {**os.environ, 'PYTHONPATH': str(ROOT)}
     subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True)
-    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    (rec,) = read_records(out)
+    rows = rec['extra']['rows']
+    assert rec['variant'] == 'tiny' and rec['data']['n_test'] == 100
     assert [(r['corruption'], r['severity']) for r in rows] == [('clean', 0)] + [('rotation', s) for s in SEVERITIES]
     before = out.read_text()
     r = subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    assert out.read_text() == before and '6 rows recorded' in r.stdout
+    assert out.read_text() == before and '1 records (6 rows) recorded' in r.stdout
     assert summarize(rows)['n'] == 5

@@ -28,8 +28,8 @@ g = torch.Generator().manual_seed(0)
 x, y = torch.rand(256, 1, 28, 28, generator=g), torch.randint(0, 10, (256,), generator=g)
 dls = DataLoaders(TensorLoader(x, y, bs=64, shuffle=True, seed=0), TensorLoader(x[:64], y[:64], bs=64))
 set_seed(0); m = build_model({SPEC!r})
-hist = fit(m, shard(dls) if world > 1 else dls, epochs=2, lr=0.05, opt_func=partial(torch.optim.SGD, momentum=0.9),
-           sched_func=None, progress=False, device='cpu', seed=0)
+hist = fit(m, shard(dls) if world > 1 else dls, {{'epochs': 2, 'opt': dict(name='sgd', lr=0.05, momentum=0.9),
+                                                'sched.name': 'const', 'seed': 0}}, progress=False, device='cpu')
 if is_main(): torch.save(dict(sd=m.state_dict(), hist=hist), sys.argv[1])
 torch.distributed.destroy_process_group()     # stop gloo's threads before Python exits
 """

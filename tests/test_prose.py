@@ -1,10 +1,10 @@
-"scripts/check_prose.py: the book's prose and stored outputs say nothing of how the book was made."
+"tools/check_prose.py: the book's prose and stored outputs say nothing of how the book was made."
 import importlib.util, json, subprocess, sys
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location('check_prose', ROOT/'scripts'/'check_prose.py')
+spec = importlib.util.spec_from_file_location('check_prose', ROOT/'tools'/'check_prose.py')
 cp = importlib.util.module_from_spec(spec); spec.loader.exec_module(cp)
 
 PLANTED = ['This ran in one session on two cores.', 'on a machine we were lent for a day', 'a borrowed Xeon',
@@ -43,7 +43,7 @@ def test_notebook_cells_and_outputs(tmp_path):
 def test_cli_exit_codes(tmp_path):
     bad, good = tmp_path/'bad.md', tmp_path/'good.md'
     bad.write_text('# A page\nOn a borrowed machine.\n'); good.write_text('# A page\nThe idea, stated.\n')
-    run = lambda *a: subprocess.run([sys.executable, str(ROOT/'scripts'/'check_prose.py'), *map(str, a)],
+    run = lambda *a: subprocess.run([sys.executable, str(ROOT/'tools'/'check_prose.py'), *map(str, a)],
                                     capture_output=True, text=True)
     r = run(bad, good); assert r.returncode == 1 and "bad.md:-:2: 'borrowed'" in r.stdout, r.stdout
     r = run(good); assert r.returncode == 0 and 'nothing about how the book was made' in r.stdout, r.stdout

@@ -9,7 +9,7 @@ from torch import nn
 from fmnist_cnn.data import get_dls
 from fmnist_cnn.model import OriginalCNN
 from fmnist_cnn.data import atomic_write
-from fmnist_cnn.training import fit, TrainingDiverged
+from fmnist_cnn.training import fit, TrainingDiverged, Callback
 from fmnist_cnn.training import set_seed
 from fmnist_cnn.model import load_model
 
@@ -85,13 +85,16 @@ def test_kill_during_save_never_corrupts_checkpoint(tmp_path):
 
 def test_nan_loss_stops_with_the_epoch_and_keeps_last_checkpoint(tmp_path):
     dls = get_dls(n_train=640, n_test=100)
-    calls = {'n': 0}
-    def loss_func(preds, yb):   # becomes NaN at the 5th step of the 2nd epoch (20 steps per epoch)
-        calls['n'] += 1
-        return nn.functional.cross_entropy(preds, yb) * (float('nan') if calls['n'] == 25 else 1.)
+    class NanAt(Callback):      # the loss becomes NaN at the 5th step of the 2nd epoch (20 steps per epoch)
+        n = 0
+        def after_pred(self, run):
+            if run.training:
+                self.n += 1
+                if self.n == 25: run.preds = run.preds*float('nan')
     set_seed(0)
-    with pytest.raises(TrainingDiverged, match=r'training loss became nan in epoch 2: training stopped; the last good checkpoint is .*checkpoint.pt \(after epoch 1\)'):
-        fit(OriginalCNN(), dls, epochs=3, loss_func=loss_func, out=tmp_path, progress=False)
+    with pytest.raises(TrainingDiverged, match=r'training loss became nan in epoch 2: training stopped; the last good '
+                                               r'checkpoint is .*checkpoint.pt \(after epoch 1\)'):
+        fit(OriginalCNN(), dls, dict(epochs=3), [NanAt()], out=tmp_path, progress=False)
     state = torch.load(tmp_path/'checkpoint.pt', weights_only=True)
     assert state['epoch'] == 1 and all(torch.isfinite(v).all() for v in state['model'].values() if v.is_floating_point())
 

@@ -8,7 +8,8 @@ __all__ = ['FRONTIER_ANCHORS', 'shipped_frontier']
 # %% ../../nbs/10_frontier.ipynb #01ca41ba
 import statistics
 from ..model import read_meta, build_model, mflops, WEIGHTS_DIR
-from .retrospective import load_results, mean_sd
+from .records import acc, by_seed
+from .retrospective import mean_sd
 
 # %% ../../nbs/10_frontier.ipynb #ca618fb1
 # published results for the frontier: (name, parameters, test accuracy, how it was measured)
@@ -21,7 +22,8 @@ FRONTIER_ANCHORS = [
     ('fast.ai course ResNet', 4.9e6, 0.943, 'after 20 epochs, test set used as validation; one run'),
 ]
 
-def shipped_frontier() -> list:
+def shipped_frontier(full_runs:list, # records of the full-length runs of the original and modern recipes (more seeds)
+                    ) -> list:
     "One row per shipped model: name, parameters, MFLOPs, training TFLOP, test accuracy and its seeds' mean and sd."
     rows = []
     for name in ('tiny', 'small', 'best', 'original', 'modern'):
@@ -32,9 +34,7 @@ def shipped_frontier() -> list:
         n_img = 60_000 - (data.get('valid', 0) if isinstance(data, dict) else 0)
         tflop = meta.get('train_tflop') or mf*1e6*n_img*meta['epochs']*3/1e12
         if 'choice' in meta: seeds = [s['test_acc'] for s in meta['choice']['seeds']]
-        elif name == 'modern': seeds = [meta.get('test_acc_in_training', meta['test_acc'])] + [
-            r['test_acc'] for r in load_results('seeds') if r['epochs'] == meta['epochs']]
-        else: seeds = [meta['test_acc']]
+        else: seeds = [acc(r, 'test') for r in by_seed(full_runs, name).values()] or [meta['test_acc']]
         mean, sd = mean_sd(seeds)
         rows.append(dict(name=name, params=meta['n_params'], mflops=round(mf, 1), tflop=round(tflop, 1),
                          test_acc=meta['test_acc'], mean=mean, sd=sd, seeds=len(seeds),

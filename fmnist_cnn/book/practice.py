@@ -257,10 +257,10 @@ def _check_02_2(answer):
          type(cb).__name__)
     dls = _toy_dls()
     torch.manual_seed(0)
-    call('fit(..., epochs=2, cbs=[LRRecorder()])', fit, _toy_model(), dls, epochs=2, lr=0.1,
-         opt_func=torch.optim.SGD, sched_func=onecycle_sched, progress=False, device='cpu', cbs=[cb])
+    r = {'epochs': 2, 'opt': dict(name='sgd', lr=0.1, momentum=0.), 'sched.name': 'onecycle'}
+    call("fit(..., {'epochs': 2, ...}, [LRRecorder()])", fit, _toy_model(), dls, r, [cb], progress=False, device='cpu')
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
-    sched, want = onecycle_sched(opt, 2*len(dls.train)), []
+    sched, want = onecycle_sched(opt, 2*len(dls.train), pct_start=0.25), []
     for _ in range(2*len(dls.train)): want.append(opt.param_groups[0]['lr']); opt.step(); sched.step()
     lrs = getattr(cb, 'lrs', None)
     need(isinstance(lrs, (list, tuple)), 'the recorder after fit', 'an attribute lrs, a list', _short(lrs, 60))
@@ -273,15 +273,15 @@ def _check_02_2(answer):
 def _loop_stops(cb, accs:list, key:str='valid_err'):
     "Epochs `fit`'s loop runs with callback `cb` when the epochs' accuracies are `accs` (the loop's own stop rule)."
     from types import SimpleNamespace
-    run = SimpleNamespace(hist=[], max_minutes=None, epochs=len(accs))
+    run = SimpleNamespace(hist=[], stop=False, recipe=dict(epochs=len(accs)), epochs=len(accs))
     for i, a in enumerate(accs):
         run.hist.append({'epoch': i + 1, key: 1 - a, 'test_err': 0.5, 'train_time': 1.0})
         cb.after_epoch(run)
-        if run.max_minutes and sum(h['train_time'] for h in run.hist) > 60*run.max_minutes: break
+        if run.stop: break
     return len(run.hist)
 
 @exercise('02.3', 'A callback that stops at a target accuracy',
-          hint='in after_epoch, when 1 - run.hist[-1]["valid_err"] >= target, set run.max_minutes to a tiny number')
+          hint='in after_epoch, when 1 - run.hist[-1]["valid_err"] >= target, set run.stop = True')
 def _check_02_3(answer):
     from fmnist_cnn.training import fit
     from fmnist_cnn.training import Callback
@@ -293,9 +293,10 @@ def _check_02_3(answer):
         got = call(case, _loop_stops, call('StopAt(0.9)', answer, 0.9), accs)
         need(got == want, case, f'{want} epochs', f'{got} epochs', 'stop after the first epoch at or above the target, '
              'on the validation accuracy (1 - valid_err)')
-    hist = call('fit(..., epochs=4, cbs=[StopAt(0.0)]) on random data', fit, _toy_model(), _toy_dls(), epochs=4,
-                lr=0.01, sched_func=None, progress=False, device='cpu', cbs=[call('StopAt(0.0)', answer, 0.0)])
-    need(len(hist) == 1, 'fit(..., epochs=4, cbs=[StopAt(0.0)]) on random data', '1 epoch (any accuracy >= 0)',
+    hist = call("fit(..., {'epochs': 4, ...}, [StopAt(0.0)]) on random data", fit, _toy_model(), _toy_dls(),
+                {'epochs': 4, 'opt.lr': 0.01, 'sched.name': 'const'}, [call('StopAt(0.0)', answer, 0.0)],
+                progress=False, device='cpu')
+    need(len(hist) == 1, "fit(..., {'epochs': 4, ...}, [StopAt(0.0)]) on random data", '1 epoch (any accuracy >= 0)',
          f'{len(hist)} epochs')
 
 # %% ../../nbs/practice.ipynb #ab059b6d
