@@ -5,12 +5,13 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/library.ipynb #37798117
+# %% ../nbs/library.ipynb #4d58d103
 __version__ = "0.1.0"
+__all__ = ['get_dls', 'RECIPES', 'merge', 'train', 'fit', 'Callback', 'load_model', 'predict', 'explain']
+
+# %% ../nbs/library.ipynb #fc60e9b0
 from .data import get_dls
 from .training import RECIPES, merge, train, fit, Callback
 from .model import load_model
 from .evaluation import predict
 from .concepts import explain
-
-__all__ = ['get_dls', 'RECIPES', 'merge', 'train', 'fit', 'Callback', 'load_model', 'predict', 'explain']

@@ -8,4 +8,5 @@ __all__ = []
 # %% ../nbs/index.ipynb #dba0f02f
 from .cli import main
 
-if __name__ == '__main__' and '__file__' in globals(): main()   # `python -m fmnist_cnn`; never when a notebook runs this cell
+# `python -m fmnist_cnn`; never when a notebook runs this cell
+if __name__ == '__main__' and '__file__' in globals(): main()

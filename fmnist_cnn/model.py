@@ -355,7 +355,7 @@ def flops_by_resolution(model:nn.Module) -> dict:
 def layer_mflops(model:nn.Module, # a network taking (B, 1, size, size) images
                  size:int=28, # the images' side: 28, or 14 for progressive resizing's halved images
                 ) -> list:
-    "Each convolution and linear layer of `model`, in call order: shapes and forward MFLOPs per image, 2·H·W·C_in·C_out·k²."
+    "Each convolution and linear layer of `model`, in call order: its shapes and forward MFLOPs per image."
     rows, hooks = [], []
     def conv(name):
         def hook(m, inp, o):

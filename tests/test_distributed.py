@@ -44,7 +44,7 @@ TOL = 1e-4    # two processes match one up to float32 rounding
 def reference(world=2):
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(256, 1, 28, 28, generator=g), torch.randint(0, 10, (256,), generator=g)
-    set_seed(0); m = build_model(SPEC); opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9); m.train()
+    set_seed(0); m = build_model(SPEC); opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, nesterov=True); m.train()   # the recipe's sgd
     dl = TensorLoader(x, y, bs=64, shuffle=True, seed=0)
     for _ in range(2):
         for xb, yb in dl:

@@ -7,7 +7,7 @@ __all__ = ['SCHEMA', 'FLAGS', 'HISTORY_KEYS', 'RECORD_KEYS', 'MACHINE_KEYS', 'DA
            'code_version', 'make_record', 'check_record', 'results_dir', 'study_path', 'append_record', 'read_records',
            'acc', 'train_s', 'epoch_tflops', 'tflop', 'gflops', 'reached', 'by_seed', 'summary']
 
-# %% ../../nbs/records.ipynb #1d5f4c46
+# %% ../../nbs/records.ipynb #284e224a
 import fcntl, json, math, os, platform, statistics, subprocess, time
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +16,7 @@ from ..data import repo_root
 from ..model import build_model, epoch_tflop
 from ..training import check_recipe, merge
 
-# %% ../../nbs/records.ipynb #06d51ec8
+# %% ../../nbs/records.ipynb #d3792730
 SCHEMA = 1   # the version of the record shape
 FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16')   # the CPU extensions that change PyTorch's speed
 
@@ -39,7 +39,7 @@ def machine(device='cpu', # where the run trained
                 device=torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type,
                 torch=torch.__version__, load=round(os.getloadavg()[0], 2) if hasattr(os, 'getloadavg') else None)
 
-# %% ../../nbs/records.ipynb #2fc508ab
+# %% ../../nbs/records.ipynb #346d44e0
 def code_version(root=None) -> dict:
     "{'commit': the git commit of `root` (default: this clone), 'dirty': tracked files changed}; None outside git."
     root = root or repo_root() or Path.cwd()
@@ -48,7 +48,7 @@ def code_version(root=None) -> dict:
                                                                              '--untracked-files=no').strip()))
     except (OSError, subprocess.CalledProcessError): return dict(commit=None, dirty=None)
 
-# %% ../../nbs/records.ipynb #8720613c
+# %% ../../nbs/records.ipynb #1fe5d941
 HISTORY_KEYS = ('epoch', 'train_loss', 'train_err', 'valid_loss', 'valid_err', 'test_loss', 'test_err', 'time',
                 'train_time', 'elapsed')                    # one epoch of `fit`'s history
 RECORD_KEYS = ('schema', 'study', 'variant', 'seed', 'what', 'recipe', 'machine', 'code', 'date', 'data', 'history',
@@ -71,7 +71,7 @@ def make_record(study:str, variant:str, seed, # the study, its variant, and the 
                data=dict(data), history=[{k: h.get(k) for k in HISTORY_KEYS} for h in hist], extra=extra or {})
     return check_record(json.loads(json.dumps(rec)))        # as it reads back: tuples become lists
 
-# %% ../../nbs/records.ipynb #383ea2d8
+# %% ../../nbs/records.ipynb #9cb1f78d
 def _bad(where:str, msg:str): raise ValueError(f"{where}: {msg}")
 
 def _is_num(x) -> bool: return isinstance(x, (int, float)) and not isinstance(x, bool)
@@ -112,7 +112,7 @@ def check_record(rec:dict, where:str='record') -> dict:
     if not isinstance(rec['extra'], dict): _bad(where, "extra must be a JSON object")
     return rec
 
-# %% ../../nbs/records.ipynb #721428c9
+# %% ../../nbs/records.ipynb #a8443f21
 RESULTS_VAR = 'FMNIST_RESULTS'   # environment variable: read (and write) the records in this folder, not results/
 
 def results_dir() -> Path:
@@ -143,7 +143,7 @@ def read_records(study:str, # a study's name (results/STUDY.jsonl) or a .jsonl p
             if l.strip()]
     return [r for r in recs if variant is None or r['variant'] == variant]
 
-# %% ../../nbs/records.ipynb #1cf6b379
+# %% ../../nbs/records.ipynb #601e26e6
 def acc(rec:dict, split:str='valid', # 'train', 'valid' or 'test'
         epoch:int=None, # 1-based; None: the last
        ):
@@ -180,7 +180,7 @@ def reached(rec:dict, target:float, split:str='valid'):
     return next((h['epoch'] for h in rec['history'] if h[f'{split}_err'] is not None
                  and 1 - h[f'{split}_err'] >= target), None)
 
-# %% ../../nbs/records.ipynb #248514aa
+# %% ../../nbs/records.ipynb #d7f1c236
 def by_seed(recs:list, variant:str) -> dict:
     "{seed: record} of `variant` in `recs`; a seed recorded twice keeps its last record."
     return {r['seed']: r for r in recs if r['variant'] == variant}

@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt
 from .records import acc, train_s, tflop, by_seed
 
 EFFECT_P = 0.05      # two-sided level of each test (95% intervals); a family is corrected by Holm at this level
-GRIDS = {'grid': '3 epochs', 'grid-6ep': '6 epochs', 'grid-full': '18 epochs, full width'}   # the grid's studies, in words
+# the grid's studies, in words
+GRIDS = {'grid': '3 epochs', 'grid-6ep': '6 epochs', 'grid-full': '18 epochs, full width'}
 TWO_BY_TWO = ['original-cnn/original-recipe', 'original-cnn/modern-recipe', 'modern-cnn/original-recipe',
               'modern-cnn/modern-recipe']
 ABLATIONS = {'head-fc': '(a) global average pooling + one linear layer',
@@ -55,7 +56,7 @@ def net_size(rec:dict) -> tuple:
     return _size(json.dumps(rec['recipe']['model'], sort_keys=True))
 
 def trained_bf16(rec:dict):
-    "Whether record `rec` trained in bfloat16: its recipe's choice, or what 'auto' chose on its machine (None: unknown)."
+    "Whether record `rec` trained in bfloat16: its recipe's choice, or what 'auto' chose there (None: unknown)."
     b = rec['recipe']['precision']['bf16']
     return rec['extra'].get('bf16') if b == 'auto' else bool(b)
 
@@ -80,7 +81,7 @@ def min_detectable(sd:float, # the standard deviation of one paired difference
                    n:int, # pairs (seeds)
                    power:float=0.8, # the chance of detecting it
                   ) -> float:
-    "Smallest true mean paired difference that a two-sided paired t-test at `EFFECT_P` detects with `power` (noncentral t)."
+    "Smallest true mean paired difference a two-sided paired t-test at `EFFECT_P` detects with `power` (noncentral t)."
     from scipy.stats import t, nct
     from scipy.optimize import brentq
     tc, df = effect_bar(n), n - 1
@@ -98,7 +99,8 @@ def paired_diff(recs:list, base:str, name:str, split:str='valid') -> dict:
 
 def grid_table(recs:list, names:list, base:str='modern-cnn/modern-recipe') -> str:
     "Markdown: validation and test accuracy (mean ± sample sd, %) per variant; paired difference to `base`, 95% CI."
-    rows = ['| configuration | parameters | MFLOPs | seeds | valid (%) | test (%) | valid - base (points, 95% CI) | paired test |',
+    rows = ['| configuration | parameters | MFLOPs | seeds | valid (%) | test (%) | valid - base (points, 95% CI) '
+            '| paired test |',
             '|---|---:|---:|---:|---:|---:|---:|---|']
     for n in names:
         rs = list(by_seed(recs, n).values())
@@ -114,7 +116,8 @@ def grid_table(recs:list, names:list, base:str='modern-cnn/modern-recipe') -> st
         rows.append(f"| {n} | {params:,} | {mf:.1f} | {len(rs)} | {pm(*v)} | {pm(*t)} | {diff} | {verdict} |")
     return '\n'.join(rows)
 
-def _hours(recs:list) -> float: return sum(r['extra']['wall_s']/r['machine']['jobs'] for r in recs)/3600   # runs at once share the time
+def _hours(recs:list) -> float:
+    return sum(r['extra']['wall_s']/r['machine']['jobs'] for r in recs)/3600      # runs at once share the time
 
 def grid_status(grids:dict, # {study: its records}: 'grid' (3 epochs) and 'grid-6ep'
                ) -> str:
@@ -153,14 +156,16 @@ def grid_projection(recs:list) -> list:
                 for n in names if any(r['variant'] == n for r in rs)}
         if len(pace) < len(names): continue
         h_cpu, h_2x = 3*sum(pace.values())/3600, 3*2*sum(pace[n] for n in TWO_BY_TWO)/3600   # 3 seeds; twice the epochs
-        out.append(f"at the pace measured on {cpu} ({cap} kernels, {'bf16' if bf16 else 'float32'}), the whole grid would "
+        out.append(f"at the pace measured on {cpu} ({cap} kernels, {'bf16' if bf16 else 'float32'}), "
+                   f"the whole grid would "
                    f"take {h_cpu + h_2x:.1f} h there ({h_cpu:.1f} h at 3 epochs, about {h_2x:.1f} h for the 2x2 at 6)")
     return out
 
 # %% ../../nbs/04_retrospective.ipynb #e930b6aa
 def effect_words(p:dict, what:str, up:str='helps', down:str='hurts') -> str:
-    "Plain words for a paired difference `p` (from `paired_diff` or `two_by_two`) of `what`: its 95% CI, before correction."
-    if p['n'] < 3 or p['se'] is None: return f"{what}: {p['n']} paired seed{'s' if p['n'] != 1 else ''} so far, too few to judge"
+    "Plain words for a paired difference `p` (`paired_diff`, `two_by_two`) of `what`: its 95% CI, before correction."
+    if p['n'] < 3 or p['se'] is None:
+        return f"{what}: {p['n']} paired seed{'s' if p['n'] != 1 else ''} so far, too few to judge"
     size = (f"{100*p['mean']:+.2f} points of validation accuracy (95% CI [{100*p['lo']:+.2f}, {100*p['hi']:+.2f}], "
             f"{p['n']} seeds)")
     if not p['effect']: return f"{what}: not detected, {size}"
@@ -170,7 +175,8 @@ def idea_effect(recs:list, name:str, base:str='modern-cnn/modern-recipe') -> dic
     "The paired effect of having ablation `name`'s idea, whether the variant removes it from the base or adds it."
     p = paired_diff(recs, base, name)
     return (p if ADDS_IDEA.get(name) or p['mean'] is None else
-            p | dict(mean=-p['mean'], lo=None if p['lo'] is None else -p['hi'], hi=None if p['hi'] is None else -p['lo']))
+            p | dict(mean=-p['mean'], lo=None if p['lo'] is None else -p['hi'],
+                     hi=None if p['hi'] is None else -p['lo']))
 
 def two_by_two(recs:list) -> dict:
     ("Paired effects over common seeds: network and recipe (modern - original, each averaged over the other factor), "
@@ -233,7 +239,7 @@ def plot_cost(recs:list, what:str=''):
 def stays_above(rec:dict, # a finished run's record
                 target:float, # an accuracy, as a fraction
                 split:str='test') -> int:
-    "The first epoch from which every later epoch's accuracy on `split` is at least `target` (None if the last is below it)."
+    "The first epoch from which every later epoch's accuracy on `split` is at least `target` (None: the last is below)."
     k = None
     for h in reversed(rec['history']):
         if acc(rec, split, h['epoch']) < target: break
@@ -331,6 +337,7 @@ def comparison_table(full_runs:list, # records of the full-length runs: the ship
         (params, mf), a, sd = net_size(fast[0]), *mean_sd(acc(r, 'test') for r in fast)
         cell = f"{100*a:.2f}%" + (f" (mean of {len(fast)} seeds, sample sd {100*sd:.2f})" if sd is not None else '')
         rows.append(f"| **ModernCNN**, fast recipe (not shipped) | {params/1e6:.2f}M | {mf:.0f} | "
-                    f"{len(fast[0]['history'])} | {statistics.mean(r['history'][-1]['elapsed'] for r in fast)/60:.1f} min, "
+                    f"{len(fast[0]['history'])} | "
+                    f"{statistics.mean(r['history'][-1]['elapsed'] for r in fast)/60:.1f} min, "
                     f"2-core CPU | {cell} | this repository (chapter 04) |")
     return '\n'.join(rows + list(more) + (ANCHORS if anchors else []))

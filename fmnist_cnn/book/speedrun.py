@@ -6,7 +6,7 @@
 __all__ = ['TARGET', 'BASELINES', 'read_bench', 'matmul', 'seconds', 'ran_bf16', 'runs_in', 'machine_label', 'record_rows',
            'scoreboard', 'machine_line', 'net_size', 'to_target', 'bench_table', 'bench_ratio', 'exec_table',
            'paired_ci', 'ci_text', 'read_study', 'built_on', 'speed_summary', 'speed_diff', 'speed_verdict',
-           'search_order', 'speed_table', 'profile_rate', 'profile_table']
+           'search_order', 'speed_table', 'profile_rate', 'profile_table', 'rerun_summary', 'plot_records']
 
 # %% ../../nbs/09_speedrun.ipynb #ae4e7afc
 import json, math, statistics
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from ..data import repo_root
 from ..model import build_model, mflops, n_params
-from .records import read_records, by_seed, acc, train_s, epoch_tflops, tflop, gflops, reached
+from .records import read_records, by_seed, acc, train_s, epoch_tflops, tflop, gflops, reached, summary
 from .retrospective import mean_sd, pm
 
 # %% ../../nbs/09_speedrun.ipynb #9b1f6ab8
@@ -285,3 +285,62 @@ def profile_table(recs:list) -> str:
     rows.append('| **the whole step** | ' + ' | '.join(f"{p['step_ms']:.0f} ms | {share(profile_rate(p))}"
                                                      for p in ps) + ' |')
     return '\n'.join(rows)
+
+# %% ../../nbs/09_speedrun.ipynb #81144c78
+def rerun_summary(recs:list, # records of one recipe re-run over many seeds, the test set scored at the end
+                  target:float=TARGET) -> dict:
+    "Seeds at the target, mean test accuracy (95% interval), the worst seed; seconds with and without the compile."
+    from scipy.stats import t
+    accs = {r['seed']: acc(r, 'test') for r in recs}
+    v, n = list(accs.values()), len(accs)
+    mean, sd = statistics.fmean(v), statistics.stdev(v)
+    half = t.ppf(0.975, n - 1)*sd/math.sqrt(n)
+    timed = [r for r in recs if 'step_median_s' in r['extra']]          # every step timed: the compile's share known
+    compile_s = lambda r: sum(s - r['extra']['step_median_s'] for _, s in r['extra']['slow_steps'])
+    med = lambda xs: statistics.median(xs) if xs else None
+    return dict(n=n, hits=sum(a >= target for a in v), mean=mean, lo=mean - half, hi=mean + half, worst=min(v),
+                worst_seed=min(accs, key=accs.get), tflop=statistics.fmean(tflop(r) for r in recs),
+                first_run_s=med([train_s(r) for r in recs if r['extra'].get('compile_cache') == 'cold']),
+                cached_s=med([train_s(r) for r in timed if r['extra'].get('compile_cache') == 'warm']),
+                no_compile_s=med([train_s(r) - compile_s(r) for r in timed]),
+                compile_s=med([compile_s(r) for r in timed if r['extra'].get('compile_cache') == 'cold']),
+                load=med([r['machine']['load'] for r in recs if r['machine']['load'] is not None]),
+                machine=recs[0]['machine'])
+
+# %% ../../nbs/09_speedrun.ipynb #b8520241
+def plot_records(rows:list, # `record_rows`: the speedrun's records (test accuracy of each seed, TFLOP)
+                 frontier:list, # `shipped_frontier` rows: the shipped models
+                 cands:list=(), # records of the 94% search (validation accuracy), drawn hollow
+                 picks:dict=None, # {name: records scored on the test set}: the chosen recipes
+                 target:float=TARGET, # the speedrun's line
+                 goal:float=0.94, # the next line
+                ):
+    "Accuracy against training TFLOP (log scale): the records, the shipped models, the search for 94%."
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for r in rows:
+        ax.errorbar(r['tflop'], 100*statistics.fmean(r['acc']), yerr=100*statistics.pstdev(r['acc']), fmt='o',
+                    color='C0', ms=5, capsize=2)
+        ax.annotate(r['recipe'], (r['tflop'], 100*statistics.fmean(r['acc'])), fontsize=6, xytext=(4, -8),
+                    textcoords='offset points')
+    for f in frontier:
+        ax.errorbar(f['tflop'], 100*f['mean'], yerr=100*f['sd'], fmt='s', color='C1', ms=5, capsize=2)
+        ax.annotate(f['name'], (f['tflop'], 100*f['mean']), fontsize=6, xytext=(4, 3), textcoords='offset points')
+    for name in dict.fromkeys(r['variant'] for r in cands):
+        v = [acc(r) for r in cands if r['variant'] == name]
+        ax.plot(statistics.fmean(tflop(r) for r in cands if r['variant'] == name), 100*statistics.fmean(v), 'o',
+                mfc='none', color='C2', ms=6)
+    for name, recs in (picks or {}).items():
+        v = [acc(r, 'test') for r in recs]
+        x = statistics.fmean(tflop(r) for r in recs)
+        ax.errorbar(x, 100*statistics.fmean(v), yerr=100*statistics.pstdev(v), fmt='D', color='C2', ms=6, capsize=2)
+        ax.annotate(name, (x, 100*statistics.fmean(v)), fontsize=6, xytext=(4, 3), textcoords='offset points')
+    for y, lab in [(target, f'{100*target:.2f}% (the original)'), (goal, f'{100*goal:.0f}%')]:
+        ax.axhline(100*y, color='gray', lw=0.8, ls='--'); ax.text(ax.get_xlim()[0], 100*y + 0.05, lab, fontsize=7)
+    ax.set_xscale('log'); ax.set_xlabel('training TFLOP (log scale)'); ax.set_ylabel('accuracy (%)')
+    ax.plot([], [], 'o', color='C0', label='speedrun records (test, mean and sd over seeds)')
+    ax.plot([], [], 's', color='C1', label='shipped models (test)')
+    ax.plot([], [], 'o', mfc='none', color='C2', label='94% search (validation, mean of seeds)')
+    if picks: ax.plot([], [], 'D', color='C2', label='the chosen recipe (test)')
+    ax.legend(fontsize=7, loc='lower right'); ax.grid(alpha=.3, which='both')
+    fig.tight_layout()
+    return fig
