@@ -5,13 +5,18 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/library.ipynb #4d58d103
+# %% ../nbs/library.ipynb #aa8ce4e3
+import importlib
+
+# %% ../nbs/library.ipynb #c42a779c
 __version__ = "0.1.0"
 __all__ = ['get_dls', 'RECIPES', 'merge', 'train', 'fit', 'Callback', 'load_model', 'predict', 'explain']
+_WHERE = dict(get_dls='data', RECIPES='training', merge='training', train='training', fit='training',
+              Callback='training', load_model='model', predict='evaluation', explain='concepts')   # name: module
 
-# %% ../nbs/library.ipynb #fc60e9b0
-from .data import get_dls
-from .training import RECIPES, merge, train, fit, Callback
-from .model import load_model
-from .evaluation import predict
-from .concepts import explain
+def __getattr__(name:str):
+    "The public API, imported when first used: `import fmnist_cnn` (and the command line's help) stays quick."
+    if name not in _WHERE: raise AttributeError(f"module 'fmnist_cnn' has no attribute {name!r}")
+    return getattr(importlib.import_module(f'fmnist_cnn.{_WHERE[name]}'), name)
+
+def __dir__() -> list: return sorted({*globals(), *__all__})

@@ -59,15 +59,15 @@ class StopAt(Callback):
     def after_epoch(self, run):
         h = run.hist[-1]
         if 1 - (h['valid_err'] if h.get('valid_err') is not None else h['test_err']) >= self.target:
-            run.max_minutes = 1e-12
+            run.stop = True
 
 class StopAbove(StopAt):           # > instead of >=
     def after_epoch(self, run):
-        if 1 - run.hist[-1]['valid_err'] > self.target: run.max_minutes = 1e-12
+        if 1 - run.hist[-1]['valid_err'] > self.target: run.stop = True
 
 class StopOnTest(StopAt):          # looks at the test error
     def after_epoch(self, run):
-        if 1 - run.hist[-1]['test_err'] >= self.target: run.max_minutes = 1e-12
+        if 1 - run.hist[-1]['test_err'] >= self.target: run.stop = True
 
 def wilson(k, n, conf=0.95):
     z = scipy.stats.norm.ppf(0.5 + conf/2)

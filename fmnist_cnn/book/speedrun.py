@@ -6,7 +6,7 @@
 __all__ = ['TARGET', 'BASELINES', 'read_bench', 'matmul', 'seconds', 'ran_bf16', 'runs_in', 'machine_label', 'record_rows',
            'scoreboard', 'machine_line', 'net_size', 'to_target', 'bench_table', 'bench_ratio', 'exec_table',
            'paired_ci', 'ci_text', 'read_study', 'built_on', 'speed_summary', 'speed_diff', 'speed_verdict',
-           'search_order', 'speed_table', 'profile_rate', 'profile_table', 'rerun_summary', 'plot_records']
+           'search_order', 'speed_table', 'profile_rate', 'profile_table', 'compile_s', 'rerun_summary', 'plot_records']
 
 # %% ../../nbs/09_speedrun.ipynb #ae4e7afc
 import json, math, statistics
@@ -287,24 +287,30 @@ def profile_table(recs:list) -> str:
     return '\n'.join(rows)
 
 # %% ../../nbs/09_speedrun.ipynb #81144c78
+def compile_s(rec:dict) -> float:
+    "Seconds a compiled run spent compiling: its slow steps beyond the median step, or (first step only timed) that step."
+    e = rec['extra']
+    if 'step_median_s' in e: return sum(s - e['step_median_s'] for _, s in e['slow_steps'])
+    return e.get('first_step_s', 0.)
+
 def rerun_summary(recs:list, # records of one recipe re-run over many seeds, the test set scored at the end
-                  target:float=TARGET) -> dict:
+                  target:float=TARGET,
+                  quiet:float=2.5, # a machine's load average under this counts as quiet (for 2 cores)
+                 ) -> dict:
     "Seeds at the target, mean test accuracy (95% interval), the worst seed; seconds with and without the compile."
     from scipy.stats import t
     accs = {r['seed']: acc(r, 'test') for r in recs}
     v, n = list(accs.values()), len(accs)
     mean, sd = statistics.fmean(v), statistics.stdev(v)
     half = t.ppf(0.975, n - 1)*sd/math.sqrt(n)
-    timed = [r for r in recs if 'step_median_s' in r['extra']]          # every step timed: the compile's share known
-    compile_s = lambda r: sum(s - r['extra']['step_median_s'] for _, s in r['extra']['slow_steps'])
+    cold = [r for r in recs if r['extra'].get('compile_cache') == 'cold']
+    calm = [r for r in recs if r['extra'].get('compile_cache') == 'warm' and (r['machine']['load'] or 99) < quiet]
     med = lambda xs: statistics.median(xs) if xs else None
     return dict(n=n, hits=sum(a >= target for a in v), mean=mean, lo=mean - half, hi=mean + half, worst=min(v),
                 worst_seed=min(accs, key=accs.get), tflop=statistics.fmean(tflop(r) for r in recs),
-                first_run_s=med([train_s(r) for r in recs if r['extra'].get('compile_cache') == 'cold']),
-                cached_s=med([train_s(r) for r in timed if r['extra'].get('compile_cache') == 'warm']),
-                no_compile_s=med([train_s(r) - compile_s(r) for r in timed]),
-                compile_s=med([compile_s(r) for r in timed if r['extra'].get('compile_cache') == 'cold']),
-                load=med([r['machine']['load'] for r in recs if r['machine']['load'] is not None]),
+                n_cold=len(cold), first_run_s=sorted(train_s(r) for r in cold),
+                first_compile_s=sorted(compile_s(r) for r in cold), n_calm=len(calm),
+                cached_s=med([train_s(r) for r in calm]), no_compile_s=med([train_s(r) - compile_s(r) for r in calm]),
                 machine=recs[0]['machine'])
 
 # %% ../../nbs/09_speedrun.ipynb #b8520241
@@ -323,7 +329,7 @@ def plot_records(rows:list, # `record_rows`: the speedrun's records (test accura
         ax.annotate(r['recipe'], (r['tflop'], 100*statistics.fmean(r['acc'])), fontsize=6, xytext=(4, -8),
                     textcoords='offset points')
     for f in frontier:
-        ax.errorbar(f['tflop'], 100*f['mean'], yerr=100*f['sd'], fmt='s', color='C1', ms=5, capsize=2)
+        ax.errorbar(f['tflop'], 100*f['mean'], yerr=100*(f['sd'] or 0), fmt='s', color='C1', ms=5, capsize=2)
         ax.annotate(f['name'], (f['tflop'], 100*f['mean']), fontsize=6, xytext=(4, 3), textcoords='offset points')
     for name in dict.fromkeys(r['variant'] for r in cands):
         v = [acc(r) for r in cands if r['variant'] == name]
