@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['SCHEMA', 'FLAGS', 'HISTORY_KEYS', 'RECORD_KEYS', 'MACHINE_KEYS', 'DATA_KEYS', 'RESULTS_VAR', 'machine',
            'code_version', 'make_record', 'check_record', 'results_dir', 'study_path', 'append_record', 'read_records',
-           'acc', 'train_s', 'epoch_tflops', 'tflop', 'gflops', 'reached', 'by_seed', 'summary']
+           'acc', 'net_size', 'train_s', 'epoch_tflops', 'tflop', 'gflops', 'reached', 'by_seed', 'summary']
 
 # %% ../../nbs/records.ipynb #284e224a
 import fcntl, json, math, os, platform, statistics, subprocess, time
@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 import torch
 from ..data import repo_root
-from ..model import build_model, epoch_tflop
+from ..model import build_model, epoch_tflop, mflops, n_params
 from ..training import check_recipe, merge
 
 # %% ../../nbs/records.ipynb #d3792730
@@ -150,6 +150,15 @@ def acc(rec:dict, split:str='valid', # 'train', 'valid' or 'test'
     "Accuracy of `rec`'s network on `split` after `epoch`, or None if that split was not evaluated."
     h = rec['history'][(epoch or len(rec['history'])) - 1]
     return None if h[f'{split}_err'] is None else 1 - h[f'{split}_err']
+
+@lru_cache(maxsize=None)
+def _size(model_json:str) -> tuple:
+    m = build_model(json.loads(model_json))
+    return n_params(m), mflops(m)
+
+def net_size(r:dict) -> tuple:
+    "(parameters, forward MFLOPs per image) of recipe `r`'s network."
+    return _size(json.dumps(r['model'], sort_keys=True))
 
 def train_s(rec:dict):
     "Training seconds of `rec` (evaluation excluded): its epochs' sum, else `extra['train_s']`, else None."

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['EFFECT_P', 'GRIDS', 'TWO_BY_TWO', 'ABLATIONS', 'ADDS_IDEA', 'GRID_VARIANTS', 'ANCHORS', 'SPEEDRUN_BENCHES', 'mean_sd',
-           'pm', 'net_size', 'trained_bf16', 'effect_bar', 'paired', 'min_detectable', 'paired_diff', 'grid_table',
-           'grid_status', 'grid_projection', 'effect_words', 'idea_effect', 'two_by_two', 'plot_curves', 'plot_cost',
-           'stays_above', 'speedrun_rows', 'comparison_table']
+           'pm', 'trained_bf16', 'effect_bar', 'paired', 'min_detectable', 'paired_diff', 'grid_table', 'grid_status',
+           'grid_projection', 'effect_words', 'idea_effect', 'two_by_two', 'plot_curves', 'plot_cost', 'stays_above',
+           'speedrun_rows', 'comparison_table']
 
 # %% ../../nbs/04_retrospective.ipynb #4dc6bc13
 import json, statistics
@@ -20,7 +20,7 @@ from ..model import OriginalCNN, ModernCNN, n_params, mflops, read_meta, build_m
 import math
 from functools import lru_cache
 import matplotlib.pyplot as plt
-from .records import acc, train_s, tflop, by_seed
+from .records import acc, train_s, tflop, by_seed, net_size
 
 EFFECT_P = 0.05      # two-sided level of each test (95% intervals); a family is corrected by Holm at this level
 # the grid's studies, in words
@@ -44,16 +44,7 @@ def pm(m, sd, k=100, digits=2) -> str:
     "`m` ± `sd`, both times `k`, with `digits` decimals ('-' for no mean; no ± for no sd)."
     return '-' if m is None else f"{k*m:.{digits}f}" + (f" ± {k*sd:.{digits}f}" if sd is not None else '')
 
-_pm = pm   # its former name, kept while other chapters still import it
 
-@lru_cache(maxsize=None)
-def _size(spec:str) -> tuple:
-    m = build_model(json.loads(spec))
-    return n_params(m), mflops(m)
-
-def net_size(rec:dict) -> tuple:
-    "(parameters, forward MFLOPs per image) of the network that record `rec` trained."
-    return _size(json.dumps(rec['recipe']['model'], sort_keys=True))
 
 def trained_bf16(rec:dict):
     "Whether record `rec` trained in bfloat16: its recipe's choice, or what 'auto' chose there (None: unknown)."
@@ -112,7 +103,7 @@ def grid_table(recs:list, names:list, base:str='modern-cnn/modern-recipe') -> st
         else: diff = _ci(p)
         verdict = ('' if p is None else 'too few seeds' if p['n'] < 3 or p['se'] is None
                    else f"{'detected' if p['effect'] else 'not detected'} (p = {p['p']:.3f})")
-        params, mf = net_size(rs[0])
+        params, mf = net_size(rs[0]['recipe'])
         rows.append(f"| {n} | {params:,} | {mf:.1f} | {len(rs)} | {pm(*v)} | {pm(*t)} | {diff} | {verdict} |")
     return '\n'.join(rows)
 
@@ -223,7 +214,7 @@ def plot_cost(recs:list, what:str=''):
     for i, n in enumerate(dict.fromkeys(r['variant'] for r in recs)):
         rs = list(by_seed(recs, n).values())
         m, s = mean_sd(100*acc(r) for r in rs)
-        params, mf = net_size(rs[0])
+        params, mf = net_size(rs[0]['recipe'])
         for ax, x in zip(axs, (mf, params)):          # one colour and marker per variant, named in the legend
             ax.errorbar(x, m, yerr=s or 0, fmt=marks[i % len(marks)], color=f'C{i % 10}', capsize=3, ms=6,
                         label=f'{n} ({len(rs)} seeds)')
@@ -284,7 +275,7 @@ def speedrun_rows(benches:dict, # {machine: its benchmark's records}: results/sp
         hit = 'every seed' if all(hits) else f"{sum(map(bool, hits))} seeds"
         reached = [h for h in hits if h]
         how = ('bfloat16' if ran_bf16(rs[0]) else 'float32') + (', compiled' if pr['precision']['compile'] else '')
-        params, mf = net_size(rs[0])
+        params, mf = net_size(rs[0]['recipe'])
         rows.append(f"| **ModernCNN**, {what} (`{name}` recipe, not shipped) | {params/1e6:.3f}M | {mf:.0f} | "
                     f"{len(rs[0]['history'])} | {statistics.mean(h['tflop'] for h in reached):.2f} TFLOP, "
                     f"{statistics.mean(h['seconds'] for h in reached):.0f} s on a "
@@ -327,14 +318,14 @@ def comparison_table(full_runs:list, # records of the full-length runs: the ship
                     f"**{100*meta['test_acc']:.2f}%**{over} | "
                     f"this repository (chapter 10, the frontier) |")
     for r in best_cpu:                                       # a best candidate's recipe, trained on a CPU (not shipped)
-        (params, mf), mc, ep = net_size(r), r['machine'], len(r['history'])
+        (params, mf), mc, ep = net_size(r['recipe']), r['machine'], len(r['history'])
         rows.append(f"| **ModernCNN**, {ep} epochs at batch {r['recipe']['data']['bs']} ({r['variant']} "
                     f"recipe), CPU run (not shipped) | {params/1e6:.3f}M | {mf:.0f} | {ep} | "
                     f"{tflop(r):.0f} TFLOP, {train_s(r)/3600:.1f} h on {mc['cpu']}, {mc['threads']} "
                     f"threads ({mc['kernels']}, {'bfloat16' if trained_bf16(r) else 'float32'}) | "
                     f"**{100*acc(r, 'test'):.2f}%** (one run) | this repository (chapter 10) |")
     if fast:                                                 # the fast recipe, one or more seeds
-        (params, mf), a, sd = net_size(fast[0]), *mean_sd(acc(r, 'test') for r in fast)
+        (params, mf), a, sd = net_size(fast[0]['recipe']), *mean_sd(acc(r, 'test') for r in fast)
         cell = f"{100*a:.2f}%" + (f" (mean of {len(fast)} seeds, sample sd {100*sd:.2f})" if sd is not None else '')
         rows.append(f"| **ModernCNN**, fast recipe (not shipped) | {params/1e6:.2f}M | {mf:.0f} | "
                     f"{len(fast[0]['history'])} | "

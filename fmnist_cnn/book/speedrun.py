@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['TARGET', 'BASELINES', 'read_bench', 'matmul', 'seconds', 'ran_bf16', 'runs_in', 'machine_label', 'record_rows',
-           'scoreboard', 'machine_line', 'net_size', 'to_target', 'bench_table', 'bench_ratio', 'exec_table',
-           'paired_ci', 'ci_text', 'read_study', 'built_on', 'speed_summary', 'speed_diff', 'speed_verdict',
-           'search_order', 'speed_table', 'profile_rate', 'profile_table', 'compile_s', 'rerun_summary', 'plot_records']
+           'scoreboard', 'machine_line', 'to_target', 'bench_table', 'bench_ratio', 'exec_table', 'paired_ci',
+           'ci_text', 'read_study', 'built_on', 'speed_summary', 'speed_diff', 'speed_verdict', 'search_order',
+           'speed_table', 'profile_rate', 'profile_table', 'compile_s', 'rerun_summary', 'plot_records']
 
 # %% ../../nbs/09_speedrun.ipynb #ae4e7afc
 import json, math, statistics
@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from ..data import repo_root
 from ..model import build_model, mflops, n_params
-from .records import read_records, by_seed, acc, train_s, epoch_tflops, tflop, gflops, reached, summary
+from .records import (read_records, by_seed, acc, train_s, epoch_tflops, tflop, gflops, reached, summary,
+                                     net_size)
 from .retrospective import mean_sd, pm
 
 # %% ../../nbs/09_speedrun.ipynb #9b1f6ab8
@@ -117,14 +118,6 @@ def machine_line(rate:dict) -> str:
             f"{m['threads']} threads, torch {m['torch']}: float32 matmul {matmul(rate):.0f} GFLOP/s"
             + (f", bfloat16 {bf:.0f}" if bf else ''))
 
-@lru_cache(maxsize=None)
-def _net(model_json:str) -> tuple:
-    m = build_model(json.loads(model_json))
-    return n_params(m), mflops(m)
-
-def net_size(r:dict) -> tuple:
-    "(parameters, forward MFLOPs per image) of recipe `r`'s network."
-    return _net(json.dumps(r['model'], sort_keys=True))
 
 def to_target(rec:dict, target:float=TARGET):
     "When a timed run first reached `target` on the test set: {'epoch', 'tflop', 'seconds'} of training, or None."
