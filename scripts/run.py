@@ -14,13 +14,14 @@ the training steps' timing: their number and median seconds, the first step's se
 the median (torch.compile compiles in the first step, and again at each new input shape), so that the reader can
 state a run's seconds with and without its compile. A (variant, seed) already recorded with the same data sizes is skipped, so a killed run resumes.
 Usage: python scripts/run.py STUDY [--only NAME,...] [--seeds 0,1,2] [--jobs N] [--device D] [--out FILE]
-                             [--n-train N] [--n-test N] [--epochs N] [--cold-cache] [--list]
+                             [--n-train N] [--n-test N] [--epochs N] [--cold-cache] [--keep DIR] [--list]
   --jobs N        runs at once, each with cores/N threads (timed studies: 1)
   --cold-cache    each run compiles from an empty torch.compile cache, as a user's first run does
   --n-train N     a quick run on a subset (tests of the runner); records then go to --out only
   --epochs N      every run this many epochs (tests of the runner), with --out
+  --keep DIR      keep each run's folder, DIR/VARIANT-sSEED: checkpoint, history, weights (model.pt) and metadata
 """
-import argparse, json, multiprocessing as mp, os, signal, statistics, sys, tempfile, time
+import argparse, json, multiprocessing as mp, os, shutil, signal, statistics, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,10 @@ def run_one(job:dict) -> dict:
         cache = tempfile.mkdtemp(prefix='inductor-cold-'); os.environ['TORCHINDUCTOR_CACHE_DIR'] = cache
     torch._dynamo.reset()             # each run compiles afresh (from the disk cache unless --cold-cache)
     timer = StepTimer()
-    _, hist = train(r, device=job['device'], progress=False, n_train=job['n_train'], n_test=job['n_test'], cbs=[timer])
+    out = Path(job['keep'])/f"{job['variant']}-s{job['seed']}" if job['keep'] else None
+    if out is not None and out.exists(): shutil.rmtree(out)          # a killed run's folder: this run starts afresh
+    _, hist = train(r, out, device=job['device'], progress=False, n_train=job['n_train'], n_test=job['n_test'],
+                    cbs=[timer])
     med = statistics.median(timer.secs)
     slow = [[i, round(t, 3)] for i, t in enumerate(timer.secs) if t > 20*med]   # steps that compiled
     extra = dict(first_step_s=round(timer.secs[0], 3), steps=len(timer.secs), step_median_s=round(med, 5),
@@ -108,6 +112,7 @@ def main(argv=None):
     ap.add_argument('--n-test', type=int, help="evaluate on this many test images (default: the study's)")
     ap.add_argument('--epochs', type=int, help='train every run this many epochs instead (tests; needs --out)')
     ap.add_argument('--cold-cache', action='store_true', help='compile from an empty cache in every run')
+    ap.add_argument('--keep', help="keep each run's checkpoint, history and weights in KEEP/VARIANT-sSEED")
     ap.add_argument('--list', action='store_true', help='list the variants and their records, then stop')
     a = ap.parse_args(argv)
     study = load_study(a.study)
@@ -125,6 +130,9 @@ def main(argv=None):
     if a.n_train and not a.out: ap.error('--n-train is for quick runs: give --out, so results/ keeps full runs only')
     if a.epochs is not None and (a.epochs < 1 or not a.out):
         ap.error(f'--epochs is for quick runs: at least 1, with --out (got {a.epochs})')
+    if a.keep:
+        try: Path(a.keep).mkdir(parents=True, exist_ok=True)
+        except OSError as e: ap.error(f'--keep {a.keep!r}: cannot create the folder ({e.strerror})')
     from fmnist_cnn.book.records import read_records, append_record, study_path
     from fmnist_cnn.training import merge
     out = Path(a.out) if a.out else study_path(study['name'])
@@ -143,7 +151,7 @@ def main(argv=None):
     shorten = (lambda r: r) if a.epochs is None else (lambda r: merge(r, epochs=a.epochs))
     jobs = [dict(study=study['name'], variant=n, seed=s, recipe=shorten(resolve(study, n)), what=study['variants'][n]['what'],
                  n_train=n_train, n_test=n_test, threads=threads, jobs=a.jobs, cold_cache=a.cold_cache,
-                 device=a.device)
+                 device=a.device, keep=a.keep)
             for s in seeds for n in names if (n, s) not in done]
     print(f"{study['name']}: {len(jobs)} runs to do ({len(names)} variants x {len(seeds)} seeds, "
           f"{len(names)*len(seeds) - len(jobs)} recorded), {a.jobs} at a time with {threads} threads each", flush=True)
