@@ -64,6 +64,20 @@ def test_study_runs_and_reads_back(study, tmp_path):
     assert again.returncode == 0 and '0 runs to do' in again.stdout, again.stdout
     assert len(read_records(out)) == 1
 
+def test_runner_keeps_each_run(tmp_path):
+    "--keep DIR: each run's weights and metadata in DIR/VARIANT-sSEED, the same run as its record."
+    from fmnist_cnn.model import load_model, read_meta
+    out, keep = tmp_path/'r.jsonl', tmp_path/'keep'
+    res = run('cpu94-test', '--seeds', '3', '--n-train', '1200', '--n-test', '200', '--epochs', '1', '--out', str(out),
+              '--keep', str(keep))
+    assert res.returncode == 0, res.stderr[-2000:]
+    (rec,) = read_records(out)
+    meta = read_meta(keep/f"{rec['variant']}-s3"/'model.pt')
+    assert recipe_diff(meta['recipe'], rec['recipe']) == [] and meta['recipe']['seed'] == 3
+    assert meta['test_acc'] == round(acc(rec, 'test'), 4) and meta['valid_acc'] == round(acc(rec), 4)
+    assert meta['history'] == rec['history']
+    load_model(keep/f"{rec['variant']}-s3"/'model.pt')                           # the weights load as shipped ones do
+
 def test_reader_figures_by_hand(tmp_path):
     "acc, train_s, tflop, reached and summary against figures computed by hand from a record's fields."
     from fmnist_cnn.book.records import make_record
@@ -83,7 +97,8 @@ def test_reader_figures_by_hand(tmp_path):
                                        (['speedrun-records', '--only', 'nope'], "unknown variants ['nope']"),
                                        (['speedrun-records', '--seeds', 'a'], '--seeds takes comma-separated'),
                                        (['speedrun-records', '--jobs', '0'], '--jobs must be at least 1'),
-                                       (['speedrun-records', '--n-train', '10'], 'give --out')])
+                                       (['speedrun-records', '--n-train', '10'], 'give --out'),
+                                       (['speedrun-records', '--keep', '/proc/no/such'], 'cannot create the folder')])
 def test_runner_bad_input(args, msg):
     "Bad input: exit status 2 and one line naming the problem, before any training."
     res = run(*args, timeout=120)

@@ -339,7 +339,7 @@ def plot_records(rows:list, # `record_rows`: the speedrun's records (test accura
     ax.plot([], [], 'o', color='C0', label='speedrun records (test, mean and sd over seeds)')
     ax.plot([], [], 's', color='C1', label='shipped models (test)')
     ax.plot([], [], 'o', mfc='none', color='C2', label='94% search (validation, mean of seeds)')
-    if picks: ax.plot([], [], 'D', color='C2', label='the chosen recipe (test)')
+    if picks: ax.plot([], [], 'D', color='C2', label='chosen on validation, scored on test (mean and sd)')
     ax.legend(fontsize=7, loc='lower right'); ax.grid(alpha=.3, which='both')
     fig.tight_layout()
     return fig
