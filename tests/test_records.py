@@ -68,8 +68,8 @@ def test_runner_keeps_each_run(tmp_path):
     "--keep DIR: each run's weights and metadata in DIR/VARIANT-sSEED, the same run as its record."
     from fmnist_cnn.model import load_model, read_meta
     out, keep = tmp_path/'r.jsonl', tmp_path/'keep'
-    res = run('cpu94-test', '--seeds', '3', '--n-train', '1200', '--n-test', '200', '--epochs', '1', '--out', str(out),
-              '--keep', str(keep))
+    res = run('cpu94-test', '--only', 'sr4-25ep', '--seeds', '3', '--n-train', '1200', '--n-test', '200',
+              '--epochs', '1', '--out', str(out), '--keep', str(keep))
     assert res.returncode == 0, res.stderr[-2000:]
     (rec,) = read_records(out)
     meta = read_meta(keep/f"{rec['variant']}-s3"/'model.pt')
