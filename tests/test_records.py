@@ -92,6 +92,7 @@ def test_reader_figures_by_hand(tmp_path):
     assert tflop(recs[0]) == pytest.approx(2*3*1000*mflops(build_model(r['model']))/1e6)
     s = summary(recs, 'a')
     assert s['n'] == 2 and s['mean'] == pytest.approx(.9) and s['sd'] == 0 and s['train_s'] == 5.
+    assert summary(recs[:1], 'a')['sd'] is None                        # one seed: no sample sd
 
 @pytest.mark.parametrize('args, msg', [(['nope'], "no study 'nope'"),
                                        (['speedrun-records', '--only', 'nope'], "unknown variants ['nope']"),
@@ -115,3 +116,12 @@ def test_bad_study_file(tmp_path):
         p.write_text(json.dumps(spec))
         res = run(str(p), '--list', timeout=120)
         assert res.returncode == 2 and msg in res.stderr, (spec, res.stderr)
+
+
+def test_cpu94_is_the_recipe_scored_on_the_test_set():
+    "RECIPES['cpu-94'] is, field for field, the recipe chapter 09 chose on validation and scored on the test set."
+    from fmnist_cnn.book.speedrun import read_study, study_recipe
+    pick = study_recipe(read_study('cpu94-test'), 'sr4-29ep-muon')
+    assert recipe_diff(pick, RECIPES['cpu-94']) == []
+    assert recipe_diff(study_recipe(read_study('cpu94'), 'sr4-29ep-muon'), pick) == []
+    assert RECIPES['cpu-94']['epochs'] == 29 and RECIPES['cpu-94']['opt']['name'] == 'muon'

@@ -195,12 +195,12 @@ def by_seed(recs:list, variant:str) -> dict:
     return {r['seed']: r for r in recs if r['variant'] == variant}
 
 def summary(recs:list, variant:str, split:str='valid') -> dict:
-    "`variant`'s seeds: their accuracies on `split`, mean, sample sd, worst, best, median seconds and TFLOP."
+    "`variant`'s seeds: their accuracies on `split`, mean, sample sd (None for one seed), worst, best, median seconds and TFLOP."
     runs = by_seed(recs, variant)
     if not runs: raise ValueError(f"no records of variant {variant!r}; the variants are "
                                   f"{sorted({r['variant'] for r in recs})}")
     accs = {s: acc(r, split) for s, r in runs.items()}
     v, secs = list(accs.values()), [train_s(r) for r in runs.values() if train_s(r) is not None]
-    return dict(n=len(v), accs=accs, mean=statistics.fmean(v), sd=statistics.stdev(v) if len(v) > 1 else 0.,
+    return dict(n=len(v), accs=accs, mean=statistics.fmean(v), sd=statistics.stdev(v) if len(v) > 1 else None,
                 min=min(v), max=max(v), train_s=statistics.median(secs) if secs else None,
                 tflop=statistics.fmean(tflop(r) for r in runs.values()))

@@ -263,6 +263,7 @@ SPEEDRUN_BENCHES = [('epyc-avx2', 'speedrun-cpu', 'CPU speedrun'),   # chapter 0
                     ('xeon-4', 'speedrun-cpu-4', 'CPU speedrun, bfloat16 and compiled')]
 
 def speedrun_rows(benches:dict, # {machine: its benchmark's records}: results/speedrun-bench-MACHINE.jsonl (chapter 09)
+                  cheap:dict=None, # {recipe: its test records}: chapter 09's cheapest 94% (results/cpu94-test.jsonl)
                  ) -> list:
     "Rows of `comparison_table` for the CPU speedrun's records (chapter 09), read from their benchmarks' runs."
     from fmnist_cnn.book.speedrun import to_target, ran_bf16
@@ -282,6 +283,16 @@ def speedrun_rows(benches:dict, # {machine: its benchmark's records}: results/sp
                     f"{mc['cores']}-core {mc['cpu']} ({mc['kernels']}, {how}) | {100*a:.2f}% "
                     f"({len(rs)} seeds, sample sd {100*sd:.2f}; {hit} at 92.03% or more) | "
                     f"this repository (chapter 09) |")
+    for name, rs in (cheap or {}).items():                   # the cheapest 94%: trained on 50,000 images, one thread
+        if not rs: continue
+        mc, pr, (params, mf) = rs[0]['machine'], rs[0]['recipe'], net_size(rs[0]['recipe'])
+        a, sd = mean_sd(acc(r, 'test') for r in rs)
+        how = ('bfloat16' if ran_bf16(rs[0]) else 'float32') + (', compiled' if pr['precision']['compile'] else '')
+        rows.append(f"| **ModernCNN**, the cheapest 94% on a CPU (`{name}` recipe, not shipped) | {params/1e6:.3f}M | "
+                    f"{mf:.0f} | {len(rs[0]['history'])} | {statistics.fmean(map(tflop, rs)):.1f} TFLOP, "
+                    f"{statistics.median(map(train_s, rs)):.0f} s on a {mc['cores']}-core {mc['cpu']} ({mc['kernels']}, "
+                    f"{how}), one thread | {100*a:.2f}% ({len(rs)} seeds, sample sd {100*sd:.2f}; "
+                    f"{sum(acc(r, 'test') >= 0.94 for r in rs)} at 94% or more) | this repository (chapter 09) |")
     return rows
 
 def comparison_table(full_runs:list, # records of the full-length runs: the shipped original and modern, more seeds

@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['TARGET', 'BASELINES', 'read_bench', 'matmul', 'seconds', 'ran_bf16', 'runs_in', 'machine_label', 'record_rows',
            'scoreboard', 'machine_line', 'to_target', 'bench_table', 'bench_ratio', 'exec_table', 'paired_ci',
-           'ci_text', 'read_study', 'built_on', 'speed_summary', 'speed_diff', 'speed_verdict', 'search_order',
-           'speed_table', 'profile_rate', 'profile_table', 'compile_s', 'rerun_summary', 'plot_records']
+           'ci_text', 'read_study', 'built_on', 'study_recipe', 'speed_summary', 'speed_diff', 'speed_verdict',
+           'search_order', 'speed_table', 'profile_rate', 'profile_table', 'compile_s', 'rerun_summary', 'plot_records']
 
 # %% ../../nbs/09_speedrun.ipynb #ae4e7afc
 import json, math, statistics
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from ..data import repo_root
 from ..model import build_model, mflops, n_params
+from ..training import RECIPES, merge
 from .records import (read_records, by_seed, acc, train_s, epoch_tflops, tflop, gflops, reached, summary,
                                      net_size)
 from .retrospective import mean_sd, pm
@@ -198,6 +199,13 @@ def built_on(study:dict, name:str):
     base = vs.get(name, {}).get('base')
     return base if base in vs and base != name else None
 
+def study_recipe(study:dict, name:str) -> dict:
+    "Variant `name`'s recipe: its base (a recipe, or another variant of `study`) with its changes merged in."
+    v = study['variants'][name]
+    if not built_on(study, name) and v['base'] not in RECIPES:
+        raise ValueError(f"variant {name!r} is built on {v['base']!r}, neither a recipe nor a variant of the study")
+    return merge(study_recipe(study, v['base']) if built_on(study, name) else RECIPES[v['base']], **v.get('set', {}))
+
 def _timing(rec:dict) -> str:
     "How a search run was timed: its threads, and how many runs shared the machine."
     m = rec['machine']; t = f"{m['threads']} thread{'s' if m['threads'] > 1 else ''}"
@@ -334,7 +342,8 @@ def plot_records(rows:list, # `record_rows`: the speedrun's records (test accura
         ax.errorbar(x, 100*statistics.fmean(v), yerr=100*statistics.pstdev(v), fmt='D', color='C2', ms=6, capsize=2)
         ax.annotate(name, (x, 100*statistics.fmean(v)), fontsize=6, xytext=(4, 3), textcoords='offset points')
     for y, lab in [(target, f'{100*target:.2f}% (the original)'), (goal, f'{100*goal:.0f}%')]:
-        ax.axhline(100*y, color='gray', lw=0.8, ls='--'); ax.text(ax.get_xlim()[0], 100*y + 0.05, lab, fontsize=7)
+        ax.axhline(100*y, color='gray', lw=0.8, ls='--')                    # the label: x in axes units, y in data
+        ax.text(0.01, 100*y + 0.05, lab, fontsize=7, transform=ax.get_yaxis_transform())
     ax.set_xscale('log'); ax.set_xlabel('training TFLOP (log scale)'); ax.set_ylabel('accuracy (%)')
     ax.plot([], [], 'o', color='C0', label='speedrun records (test, mean and sd over seeds)')
     ax.plot([], [], 's', color='C1', label='shipped models (test)')
